@@ -1,0 +1,191 @@
+"""EmbeddingCache: every text's pooled per-layer vectors, stored once, because θ never changes.
+
+SQLite in WAL mode, so several processes may read and write at once. A row's key is (namespace, sha256 of
+the text), where the namespace hashes the encoder fingerprint and the feature config (pooling, max_length,
+instruction). The layer choice is not in the key: every layer's vector is stored, and chosen afterwards.
+Each row carries a checksum of its bytes. Whatever goes wrong with the file, the answer is a warning and a
+fresh encode, never a wrong vector and never a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .encoders import Encoder
+from .errors import HeadstartWarning
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS vectors (
+    namespace TEXT NOT NULL, text_sha TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL, digest TEXT NOT NULL,
+    PRIMARY KEY (namespace, text_sha)) WITHOUT ROWID"""
+_CHUNK = 500
+
+
+def default_cache_dir() -> Path:
+    """``$HEADSTART_CACHE`` if set, else ``~/.cache/headstart``."""
+    return Path(os.environ.get("HEADSTART_CACHE") or Path.home() / ".cache" / "headstart")
+
+
+def text_sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+class EmbeddingCache:
+    """A persistent store of encoder outputs; ``hits`` and ``misses`` count lookups since creation."""
+
+    def __init__(self, directory: str | Path | None = None):
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self.path = self.directory / "embeddings.sqlite"
+        self.hits = 0
+        self.misses = 0
+        self._conn: sqlite3.Connection | None = None
+        self._disabled = False
+
+    def _warn(self, message: str) -> None:
+        warnings.warn(f"embedding cache {self.path}: {message}", HeadstartWarning, stacklevel=4)
+
+    def _connect(self) -> sqlite3.Connection | None:
+        if self._conn is not None or self._disabled:
+            return self._conn
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_SCHEMA)
+            conn.commit()
+        except sqlite3.DatabaseError as exc:
+            if not self._is_corruption(exc):
+                return self._disable(f"cannot be used ({exc}); encoding without it")
+            self._move_aside(exc)
+            return self._connect()
+        except OSError as exc:
+            return self._disable(f"cannot be used ({exc}); encoding without it")
+        self._conn = conn
+        return conn
+
+    @staticmethod
+    def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+        text = str(exc).lower()
+        return "not a database" in text or "malformed" in text or "corrupt" in text
+
+    def _disable(self, message: str) -> None:
+        self._warn(message)
+        self._disabled = True
+        self.close()
+        return None
+
+    def _move_aside(self, exc: Exception) -> None:
+        self.close()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                part = Path(f"{self.path}{suffix}")
+                if part.exists():
+                    part.rename(Path(f"{self.path}.corrupt-{stamp}{suffix}"))
+        except OSError as move_exc:
+            self._disable(f"is corrupt ({exc}) and could not be moved aside ({move_exc}); encoding without it")
+            return
+        self._warn(f"is corrupt ({exc}); moved it aside to {self.path.name}.corrupt-{stamp} and recomputing vectors")
+
+    def _run(self, action):
+        """Run action(conn); on corruption move the file aside, on any other failure skip the cache."""
+        conn = self._connect()
+        if conn is None:
+            return None
+        try:
+            return action(conn)
+        except sqlite3.DatabaseError as exc:
+            if self._is_corruption(exc):
+                self._move_aside(exc)
+            else:
+                self._warn(f"skipped ({exc})")
+            return None
+
+    def get_many(self, namespace: str, shas: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors for these text hashes; rows that fail their checksum are left out (recomputed)."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, np.ndarray]:
+            found: dict[str, np.ndarray] = {}
+            bad = 0
+            unique = list(dict.fromkeys(shas))
+            for start in range(0, len(unique), _CHUNK):
+                chunk = unique[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT text_sha, shape, data, digest FROM vectors WHERE namespace=? AND text_sha IN ({marks})",
+                    [namespace, *chunk],
+                )
+                for sha, shape, data, digest in rows:
+                    if _digest(data) != digest:
+                        bad += 1
+                        continue
+                    found[sha] = np.frombuffer(data, dtype=np.float32).reshape(json.loads(shape))
+            if bad:
+                self._warn(f"{bad} stored vectors failed their checksum; recomputing them")
+            return found
+
+        found = self._run(read) or {}
+        self.hits += len(found)
+        self.misses += len(set(shas)) - len(found)
+        return found
+
+    def put_many(self, namespace: str, vectors: dict[str, np.ndarray]) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            rows = []
+            for sha, vector in vectors.items():
+                data = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+                rows.append((namespace, sha, json.dumps(list(vector.shape)), data, _digest(data)))
+            with conn:
+                conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?)", rows)
+
+        self._run(write)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+
+def feature_namespace(encoder: Encoder, pooling: str, max_length: int, instruction: str | None) -> str:
+    config = {"fingerprint": encoder.fingerprint(), "pooling": pooling, "max_length": min(max_length, encoder.max_positions),
+              "instruction": instruction or ""}
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def encode_cached(
+    encoder: Encoder,
+    texts: Sequence[str],
+    cache: EmbeddingCache | None,
+    pooling: str = "mean",
+    max_length: int = 256,
+    instruction: str | None = None,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """``encoder.encode`` through the cache: only texts never seen with this encoder and config are encoded."""
+    if cache is None:
+        return encoder.encode(texts, pooling, max_length, instruction, batch_size)
+    namespace = feature_namespace(encoder, pooling, max_length, instruction)
+    shas = [text_sha(t) for t in texts]
+    found = cache.get_many(namespace, shas)
+    missing = list(dict.fromkeys(t for t, s in zip(texts, shas) if s not in found))
+    if missing:
+        fresh = encoder.encode(missing, pooling, max_length, instruction, batch_size)
+        new = {text_sha(t): v for t, v in zip(missing, fresh)}
+        cache.put_many(namespace, new)
+        found.update(new)
+    return np.stack([found[s] for s in shas]) if shas else encoder.encode([], pooling, max_length, instruction)

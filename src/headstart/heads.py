@@ -1,0 +1,204 @@
+"""Classifier heads ω (torch modules) and their training on cached features.
+
+``linear`` is multinomial logistic regression fitted by L-BFGS to the same objective as scikit-learn's
+``LogisticRegression(C=...)``; its L2 strength is chosen by stratified k-fold CV, which costs almost
+nothing because the features are cached. ``mlp`` has one hidden layer with dropout, is trained by AdamW and
+stops early on a validation split, restoring its best epoch. The same modules sit on top of the encoder
+when a strategy trains θ.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import StratifiedKFold
+from torch import nn
+
+from .data import stratified_split
+from .errors import HeadstartError
+
+HEADS = ("linear", "mlp")
+C_GRID = tuple(float(c) for c in np.logspace(-2, 3, 11))
+MLP_HIDDEN = 256
+MLP_DROPOUT = 0.2
+
+
+class LinearHead(nn.Module):
+    def __init__(self, n_features: int, n_classes: int):
+        super().__init__()
+        self.linear = nn.Linear(n_features, n_classes)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+
+class MLPHead(nn.Module):
+    def __init__(self, n_features: int, n_classes: int, hidden: int = MLP_HIDDEN, dropout: float = MLP_DROPOUT):
+        super().__init__()
+        self.hidden = nn.Linear(n_features, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dropout(F.gelu(self.hidden(x))))
+
+
+def make_head(kind: str, n_features: int, n_classes: int) -> nn.Module:
+    if kind == "linear":
+        return LinearHead(n_features, n_classes)
+    if kind == "mlp":
+        return MLPHead(n_features, n_classes)
+    raise HeadstartError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
+
+
+def head_from_state(state: dict[str, torch.Tensor]) -> nn.Module:
+    """Rebuild a saved head from its tensors alone (their shapes say which head and how big)."""
+    if "linear.weight" in state:
+        n_classes, n_features = state["linear.weight"].shape
+        head: nn.Module = LinearHead(n_features, n_classes)
+    else:
+        hidden, n_features = state["hidden.weight"].shape
+        head = MLPHead(n_features, state["out.weight"].shape[0], hidden)
+    head.load_state_dict(state)
+    return head.eval()
+
+
+def sample_weights(y: np.ndarray, n_classes: int, class_weight: str | None) -> torch.Tensor:
+    """One weight per example: all ones, or ``balanced`` (n / (classes * count of its class)) as in scikit-learn."""
+    if class_weight is None:
+        return torch.ones(len(y))
+    if class_weight != "balanced":
+        raise HeadstartError(f"unknown class weight {class_weight!r}; use 'balanced' or leave it unset")
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    per_class = len(y) / (n_classes * np.maximum(counts, 1))
+    return torch.as_tensor(per_class[y], dtype=torch.float32)
+
+
+def fit_linear(
+    X: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, C: float, n_classes: int, init: LinearHead | None = None
+) -> LinearHead:
+    """Minimise mean(w * cross-entropy) + ||W||² / (2 C n): scikit-learn's objective divided by C n."""
+    head = copy.deepcopy(init) if init is not None else LinearHead(X.shape[1], n_classes)
+    optimizer = torch.optim.LBFGS(
+        head.parameters(), lr=1.0, max_iter=500, history_size=20, tolerance_grad=1e-6, tolerance_change=1e-10,
+        line_search_fn="strong_wolfe",
+    )
+    n = len(y)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = (weights * F.cross_entropy(head(X), y, reduction="none")).sum() / n
+        loss = loss + head.linear.weight.pow(2).sum() / (2 * C * n)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return head.eval()
+
+
+def choose_C(
+    X: torch.Tensor, y: np.ndarray, weights: torch.Tensor, n_classes: int, seed: int
+) -> tuple[float, np.ndarray | None]:
+    """Pick C from ``C_GRID`` by stratified k-fold CV accuracy (ties: lower log loss).
+
+    Returns the chosen C and the out-of-fold predictions made with it (None when a class is too small for CV).
+    """
+    folds = min(5, int(np.bincount(y).min()))
+    if folds < 2:
+        return 1.0, None
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    y_t = torch.as_tensor(y)
+    proba = np.zeros((len(C_GRID), len(y), n_classes))
+    for train, val in splitter.split(np.zeros(len(y)), y):
+        head = None
+        for i, C in enumerate(C_GRID):  # ascending C: each fit starts from the last one's solution
+            head = fit_linear(X[train], y_t[train], weights[train], C, n_classes, init=head)
+            with torch.no_grad():
+                proba[i, val] = torch.softmax(head(X[val]), dim=1).numpy()
+    accuracy = (proba.argmax(axis=2) == y).mean(axis=1)
+    log_loss = -np.log(np.clip(proba[:, np.arange(len(y)), y], 1e-12, None)).mean(axis=1)
+    best = min(range(len(C_GRID)), key=lambda i: (-round(accuracy[i], 10), log_loss[i]))
+    return C_GRID[best], proba[best].argmax(axis=1)
+
+
+def fit_mlp(
+    X: torch.Tensor, y: np.ndarray, weights: torch.Tensor, n_classes: int, validation_fraction: float, seed: int
+) -> tuple[MLPHead, dict]:
+    """AdamW with early stopping on a stratified validation split; the best epoch's weights are kept."""
+    train, val = stratified_split(y, validation_fraction, seed)
+    y_t = torch.as_tensor(y)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    head = MLPHead(X.shape[1], n_classes)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=1e-2)
+    best_loss, best_state, best_epoch, patience, max_epochs = float("inf"), copy.deepcopy(head.state_dict()), 0, 20, 300
+    watch = val if len(val) else train
+    for epoch in range(1, max_epochs + 1):
+        head.train()
+        for rows in torch.randperm(len(train), generator=generator).split(32):
+            idx = train[rows.numpy()]
+            optimizer.zero_grad()
+            loss = (weights[idx] * F.cross_entropy(head(X[idx]), y_t[idx], reduction="none")).mean()
+            loss.backward()
+            optimizer.step()
+        head.eval()
+        with torch.no_grad():
+            val_loss = float(F.cross_entropy(head(X[watch]), y_t[watch]))
+        if val_loss < best_loss - 1e-4:
+            best_loss, best_state, best_epoch = val_loss, copy.deepcopy(head.state_dict()), epoch
+        elif epoch - best_epoch >= patience:
+            break
+    head.load_state_dict(best_state)
+    head.eval()
+    info: dict = {"epochs_run": epoch, "best_epoch": best_epoch}
+    if len(val):
+        with torch.no_grad():
+            pred = head(X[val]).argmax(dim=1).numpy()
+        info["validation"] = _scores(y[val], pred, "held-out split", len(val))
+    return head, info
+
+
+def _scores(y_true: np.ndarray, y_pred: np.ndarray, source: str, n: int) -> dict:
+    return {
+        "source": source,
+        "examples": int(n),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro")),
+    }
+
+
+def train_head(
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    kind: str = "linear",
+    C: float | None = None,
+    class_weight: str | None = None,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+) -> tuple[nn.Module, dict]:
+    """Train a head on features X (n, d) for integer labels y; returns it and what training chose and measured."""
+    torch.manual_seed(seed)
+    X_t = torch.as_tensor(X, dtype=torch.float32)
+    weights = sample_weights(y, n_classes, class_weight)
+    if kind == "mlp":
+        head, info = fit_mlp(X_t, y, weights, n_classes, validation_fraction, seed)
+        return head, {"head": kind, **info}
+    if kind != "linear":
+        make_head(kind, 0, 0)  # raises the unknown-head error
+    info: dict = {"head": kind, "C_chosen_by": "given" if C is not None else "cv"}
+    if C is None:
+        C, oof = choose_C(X_t, y, weights, n_classes, seed)
+        if oof is None:
+            info["C_chosen_by"] = "default (a class has fewer than 2 examples, too few for CV)"
+        else:
+            info["validation"] = _scores(y, oof, f"{min(5, int(np.bincount(y).min()))}-fold CV", len(y))
+    info["C"] = float(C)
+    head = fit_linear(X_t, torch.as_tensor(y), weights, float(C), n_classes)
+    return head, info

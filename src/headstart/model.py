@@ -1,0 +1,273 @@
+"""FrozenEncoderClassifier: a frozen pre-trained encoder θ, cached features, and a small trained head ω.
+
+Follows the scikit-learn estimator contract, so ``clone``, ``Pipeline``, ``GridSearchCV`` and
+``cross_val_score`` work. ``TextClassifier`` holds what every strategy shares: labels, prediction from
+probabilities, and the model folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from . import artifacts
+from .cache import EmbeddingCache, encode_cached
+from .costs import count_parameters, peak_rss_mb
+from .data import check_labeled
+from .encoders import Encoder, check_feature_options, combine_layers, encoder_spec, load_encoder
+from .errors import FingerprintMismatchError, ModelFormatError
+from .heads import head_from_state, train_head
+
+
+def data_sha256(texts: list[str], labels: list) -> str:
+    digest = hashlib.sha256()
+    for text, label in zip(texts, labels):
+        digest.update(f"{len(text)}:{text}\x1f{label!s}\x1e".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def make_cache(cache: bool | str | Path) -> EmbeddingCache | None:
+    """``True``: the default cache folder; a path: that folder; ``False``: no cache."""
+    if cache is False or cache is None:
+        return None
+    return EmbeddingCache(None if cache is True else cache)
+
+
+class TextClassifier(ClassifierMixin, BaseEstimator):
+    """What every strategy shares: label bookkeeping, ``predict`` from ``predict_proba``, and ``save``."""
+
+    strategy = "base"
+
+    def _set_labels(self, X, y) -> tuple[list[str], np.ndarray]:
+        """Check the data, learn ``classes_``, and return the texts and integer label codes."""
+        data = check_labeled(list(X), list(y))
+        self.classes_ = np.unique(np.asarray(data.labels))
+        self.data_ = {
+            "examples": len(data.texts),
+            "dropped_empty_texts": data.dropped_empty,
+            "sha256": data_sha256(data.texts, data.labels),
+            "class_counts": {str(c): int(n) for c, n in zip(*np.unique(np.asarray(data.labels), return_counts=True))},
+        }
+        return data.texts, np.searchsorted(self.classes_, np.asarray(data.labels))
+
+    def predict_proba(self, X) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable label of each text."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def _artifact(self) -> tuple[dict, dict[str, dict[str, torch.Tensor]], object]:
+        """(config, {file name: tensors}, extra writer or None) that describe the fitted model."""
+        raise NotImplementedError
+
+    def save(self, path: str | Path, force: bool = False) -> Path:
+        """Write the fitted model to a folder (safetensors + JSON + a README card), atomically."""
+        check_is_fitted(self, "classes_")
+        config, tensors, extra = self._artifact()
+        config = {
+            "strategy": self.strategy,
+            "labels": self.classes_.tolist(),
+            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()},
+            "data": self.data_,
+            **config,
+            "training": self.training_info_,
+        }
+        return artifacts.write_model_folder(path, config, tensors, model_card(config), force=force, extra=extra)
+
+
+class FrozenEncoderClassifier(TextClassifier):
+    """Encoder θ frozen, head ω trained on its cached features.
+
+    Parameters:
+        encoder: a Hugging Face model folder or Hub id; None is the packaged all-MiniLM-L6-v2.
+        head: ``linear`` (logistic regression, C by CV) or ``mlp`` (one hidden layer, early stopping).
+        pooling: ``mean`` (masked), ``cls`` or ``max``.
+        layers: which hidden layers to use; -1 is the last, 0 the embeddings.
+        layer_combine: ``concat`` or ``mean`` of the chosen layers.
+        normalize: L2-normalise each layer's vector, so a text's length does not set its feature scale.
+        instruction: a prefix prepended to every text before encoding.
+        C: the inverse L2 strength of the linear head; None chooses it by stratified CV.
+        validation_fraction: held out per class for early stopping (the mlp head).
+        cache: True (``$HEADSTART_CACHE`` or ``~/.cache/headstart``), a folder, or False.
+    """
+
+    strategy = "frozen"
+
+    def __init__(
+        self,
+        encoder: str | None = None,
+        head: str = "linear",
+        pooling: str = "mean",
+        layers: tuple[int, ...] = (-1,),
+        layer_combine: str = "concat",
+        normalize: bool = True,
+        instruction: str | None = None,
+        max_length: int = 256,
+        C: float | None = None,
+        class_weight: str | None = None,
+        validation_fraction: float = 0.1,
+        batch_size: int = 32,
+        cache: bool | str = True,
+        seed: int = 0,
+    ):
+        self.encoder = encoder
+        self.head = head
+        self.pooling = pooling
+        self.layers = layers
+        self.layer_combine = layer_combine
+        self.normalize = normalize
+        self.instruction = instruction
+        self.max_length = max_length
+        self.C = C
+        self.class_weight = class_weight
+        self.validation_fraction = validation_fraction
+        self.batch_size = batch_size
+        self.cache = cache
+        self.seed = seed
+
+    def _features(self, texts: list[str]) -> np.ndarray:
+        per_layer = encode_cached(
+            self.encoder_, texts, make_cache(self.cache), self.pooling, self.max_length, self.instruction, self.batch_size
+        )
+        return combine_layers(torch.from_numpy(per_layer), self.layers, self.layer_combine, self.normalize).numpy()
+
+    def fit(self, X, y) -> FrozenEncoderClassifier:
+        """Encode the texts (through the cache), then train only the head."""
+        start = time.perf_counter()
+        texts, codes = self._set_labels(X, y)
+        self.encoder_ = load_encoder(self.encoder)
+        check_feature_options(self.pooling, self.layers, self.layer_combine, self.encoder_.num_layers)
+        loaded = time.perf_counter()
+        fingerprint_before = self.encoder_.fingerprint()
+        passes_before = self.encoder_.forward_passes
+        features = self._features(texts)
+        encoded = time.perf_counter()
+        self.head_, head_info = train_head(
+            features, codes, len(self.classes_), self.head, self.C, self.class_weight, self.validation_fraction, self.seed
+        )
+        done = time.perf_counter()
+        self.training_info_ = {
+            **head_info,
+            "encoder_forward_passes": self.encoder_.forward_passes - passes_before,
+            "encoder_backward_passes": 0,
+            "trainable_parameters": count_parameters(self.head_),
+            "frozen_parameters": self.encoder_.parameter_count(),
+            "fingerprint_before": fingerprint_before,
+            "fingerprint_after": self.encoder_.fingerprint_now(),
+            "seconds": {"load": loaded - start, "encode": encoded - loaded, "head": done - encoded, "fit": done - start},
+            "peak_rss_mb": peak_rss_mb(),
+        }
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        check_is_fitted(self, "head_")
+        features = torch.as_tensor(self._features([str(t) for t in X]))
+        with torch.no_grad():
+            return torch.softmax(self.head_(features), dim=1).numpy()
+
+    def _artifact(self):
+        config = {
+            "encoder": encoder_record(self.encoder_),
+            "head": {"kind": self.head, "n_features": int(next(self.head_.parameters()).shape[1]), "n_classes": len(self.classes_)},
+        }
+        return config, {"head": self.head_.state_dict()}, None
+
+    @classmethod
+    def load(cls, path: str | Path) -> FrozenEncoderClassifier:
+        """Load a saved model; refuses a folder of another format or a different encoder."""
+        config = artifacts.read_config(path)
+        if config.get("strategy") != cls.strategy:
+            raise ModelFormatError(f"{path} holds a {config.get('strategy')!r} model; load it with headstart.load()")
+        model = cls(**{**config["params"], "layers": tuple(config["params"]["layers"])})
+        model.encoder_ = load_encoder(config["encoder"]["spec"])
+        check_fingerprint(model.encoder_, config["encoder"], path)
+        restore_fitted(model, config)
+        model.head_ = head_from_state(artifacts.read_tensors(path, "head"))
+        return model
+
+
+def encoder_record(encoder: Encoder) -> dict:
+    return {
+        "name": encoder.name,
+        "source": encoder.source,
+        "spec": encoder_spec(encoder),
+        "fingerprint": encoder.fingerprint(),
+        "parameters": encoder.parameter_count(),
+    }
+
+
+def check_fingerprint(encoder: Encoder, record: dict, path: str | Path) -> None:
+    if encoder.fingerprint() != record["fingerprint"]:
+        raise FingerprintMismatchError(
+            f"{path} was trained on encoder {record['name']} with fingerprint {record['fingerprint'][:12]}..., "
+            f"but the encoder at {encoder.source} has {encoder.fingerprint()[:12]}...; "
+            "install the encoder it was trained with or retrain the model"
+        )
+
+
+def restore_fitted(model: TextClassifier, config: dict) -> None:
+    labels = config["labels"]
+    model.classes_ = np.asarray(labels)
+    model.data_ = config["data"]
+    model.training_info_ = config["training"]
+
+
+def model_card(config: dict) -> str:
+    """A README.md a person can read: what the model is, how it was trained, how well it did, how to use it."""
+    training = config["training"]
+    encoder = config.get("encoder", {})
+    validation = training.get("validation")
+    lines = [
+        f"# headstart model: {config['strategy']}",
+        "",
+        f"A text classifier for {len(config['labels'])} labels: {', '.join(str(x) for x in config['labels'])}.",
+        "",
+        "## How it was made",
+        f"- Strategy: `{config['strategy']}`"
+        + (" (the encoder's weights θ were frozen; only the head ω was trained)" if config["strategy"] == "frozen" else ""),
+    ]
+    if encoder:
+        lines.append(f"- Encoder: {encoder['name']} ({encoder['parameters']:,} parameters), fingerprint `{encoder['fingerprint'][:16]}`")
+    params = config["params"]
+    lines += [
+        f"- Features: pooling `{params.get('pooling', '-')}`, layers `{params.get('layers', '-')}`, max_length {params.get('max_length', '-')}"
+        + (f", instruction {params['instruction']!r}" if params.get("instruction") else ""),
+        f"- Trainable parameters: {training.get('trainable_parameters', 0):,}; frozen: {training.get('frozen_parameters', 0):,}",
+        f"- Training data: {config['data']['examples']} examples, sha256 `{config['data']['sha256'][:16]}`; per class: "
+        + ", ".join(f"{k} {v}" for k, v in config["data"]["class_counts"].items()),
+        f"- Training time: {training['seconds']['fit']:.2f} s",
+    ]
+    if "C" in training:
+        lines.append(f"- L2 strength: C = {training['C']:g} (chosen by {training['C_chosen_by']})")
+    lines += ["", "## Validation"]
+    if validation:
+        lines.append(
+            f"Accuracy {validation['accuracy']:.3f}, macro-F1 {validation['macro_f1']:.3f} "
+            f"({validation['source']}, {validation['examples']} examples)."
+        )
+    else:
+        lines.append("No validation numbers were measured; run `headstart evaluate` on held-out data.")
+    lines += [
+        "",
+        "## Use",
+        "```",
+        "headstart predict THIS_FOLDER texts.txt --out predictions.csv",
+        "```",
+        "```python",
+        "import headstart",
+        'model = headstart.load("THIS_FOLDER")',
+        'model.predict(["some text"])',
+        "```",
+        "",
+        "Files: `headstart.json` (config and metrics), `*.safetensors` (weights; nothing here is pickled).",
+        "",
+    ]
+    return "\n".join(lines)

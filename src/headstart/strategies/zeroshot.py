@@ -1,0 +1,98 @@
+"""``zero-shot``: no training at all. Texts and labels (or label descriptions) are embedded, and the most
+cosine-similar label wins: the "direct application of a general model", measured beside the others."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.utils.validation import check_is_fitted
+
+from .. import artifacts
+from ..cache import encode_cached
+from ..costs import peak_rss_mb
+from ..encoders import check_feature_options, combine_layers, load_encoder
+from ..errors import HeadstartError
+from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, restore_fitted
+
+TEMPERATURE = 20.0  # turns cosine similarities into soft probabilities; the argmax does not depend on it
+
+
+class ZeroShotClassifier(TextClassifier):
+    """Nearest label by cosine similarity; ``label_descriptions`` maps a label to the text embedded for it."""
+
+    strategy = "zero-shot"
+
+    def __init__(
+        self,
+        encoder: str | None = None,
+        label_descriptions: dict | None = None,
+        pooling: str = "mean",
+        layers: tuple[int, ...] = (-1,),
+        layer_combine: str = "concat",
+        instruction: str | None = None,
+        max_length: int = 256,
+        cache: bool | str = True,
+    ):
+        self.encoder = encoder
+        self.label_descriptions = label_descriptions
+        self.pooling = pooling
+        self.layers = layers
+        self.layer_combine = layer_combine
+        self.instruction = instruction
+        self.max_length = max_length
+        self.cache = cache
+
+    def _embed(self, texts: list[str]) -> torch.Tensor:
+        per_layer = encode_cached(self.encoder_, texts, make_cache(self.cache), self.pooling, self.max_length, self.instruction)
+        return F.normalize(combine_layers(torch.from_numpy(per_layer), self.layers, self.layer_combine, True), dim=1)
+
+    def label_prompts(self) -> list[str]:
+        descriptions = {str(k): str(v) for k, v in (self.label_descriptions or {}).items()}
+        unknown = set(descriptions) - {str(c) for c in self.classes_}
+        if unknown:
+            raise HeadstartError(
+                f"label descriptions name labels not in the data: {', '.join(sorted(unknown))}; "
+                f"the labels are {', '.join(str(c) for c in self.classes_)}"
+            )
+        return [descriptions.get(str(c), str(c)) for c in self.classes_]
+
+    def fit(self, X, y) -> ZeroShotClassifier:
+        """Learns only the label set from y; nothing is trained."""
+        start = time.perf_counter()
+        self._set_labels(X, y)
+        self.encoder_ = load_encoder(self.encoder)
+        check_feature_options(self.pooling, self.layers, self.layer_combine, self.encoder_.num_layers)
+        passes = self.encoder_.forward_passes
+        self.label_embeddings_ = self._embed(self.label_prompts())
+        self.training_info_ = {
+            "label_prompts": self.label_prompts(),
+            "encoder_forward_passes": self.encoder_.forward_passes - passes,
+            "encoder_backward_passes": 0,
+            "trainable_parameters": 0,
+            "frozen_parameters": self.encoder_.parameter_count(),
+            "seconds": {"fit": time.perf_counter() - start},
+            "peak_rss_mb": peak_rss_mb(),
+        }
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "label_embeddings_")
+        similarity = self._embed([str(t) for t in X]) @ self.label_embeddings_.T
+        return torch.softmax(TEMPERATURE * similarity, dim=1).numpy()
+
+    def _artifact(self):
+        return {"encoder": encoder_record(self.encoder_)}, {"labels": {"embeddings": self.label_embeddings_}}, None
+
+    @classmethod
+    def load(cls, path: str | Path) -> ZeroShotClassifier:
+        config = artifacts.read_config(path)
+        model = cls(**{**config["params"], "layers": tuple(config["params"]["layers"])})
+        model.encoder_ = load_encoder(config["encoder"]["spec"])
+        check_fingerprint(model.encoder_, config["encoder"], path)
+        restore_fitted(model, config)
+        model.label_embeddings_ = artifacts.read_tensors(path, "labels")["embeddings"]
+        return model

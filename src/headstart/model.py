@@ -61,6 +61,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """The most probable label of each text."""
+        check_is_fitted(self, "classes_")
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     def _artifact(self) -> tuple[dict, dict[str, dict[str, torch.Tensor]], object]:
@@ -246,7 +247,7 @@ def model_card(config: dict) -> str:
         f"- Training time: {training['seconds']['fit']:.2f} s",
     ]
     if "C" in training:
-        lines.append(f"- L2 strength: C = {training['C']:g} (chosen by {training['C_chosen_by']})")
+        lines.append(f"- L2 strength: C = {training['C']:g} (chosen by {training.get('C_chosen_by', 'given')})")
     lines += ["", "## Validation"]
     if validation:
         lines.append(

@@ -1,0 +1,380 @@
+"""The ``headstart`` command: a thin layer over the Python API that adds progress bars, tables and exit codes.
+
+Every HeadstartError becomes one ``error:`` line and exit status 2 (a traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from . import progress
+from .errors import HeadstartError, HeadstartWarning
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+    help="Freeze a pre-trained text encoder, train only a small head on its cached features, and compare strategies.",
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+_state = {"debug": False, "quiet": False}
+
+
+class _Rate(ProgressColumn):
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:,.0f} {task.fields.get('unit', '')}/s" if task.speed else "", style="cyan")
+
+
+@contextlib.contextmanager
+def _session():
+    """Progress bars on stderr, warnings as one line each (once), quiet with --quiet."""
+    seen: set[str] = set()
+
+    def show_warning(message, category, *args, **kwargs):
+        text = str(message)
+        if text not in seen and not _state["quiet"]:
+            seen.add(text)
+            err.print(f"warning: {text}", markup=False, highlight=False)
+
+    bars = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeRemainingColumn(),
+        console=err, disable=_state["quiet"], transient=False,
+    )
+
+    def reporter(description: str, total: int, unit: str):
+        if total < 64:  # small jobs finish before a bar is worth drawing
+            return lambda n: None
+        if not bars.live.is_started:
+            bars.start()
+        task_id = bars.add_task(description, total=total, unit=unit)
+        return lambda n: bars.advance(task_id, n)
+
+    original = warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", HeadstartWarning)
+        warnings.showwarning = show_warning
+        try:
+            with progress.reporting(reporter):
+                yield
+        finally:
+            bars.stop()
+            warnings.showwarning = original
+
+
+def say(message: str) -> None:
+    if not _state["quiet"]:
+        err.print(message, highlight=False)
+
+
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise HeadstartError(f"bad --layers {text!r}; give comma-separated integers, e.g. -1 or -4,-3,-2,-1") from None
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an error."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, warnings or messages; results only."),
+) -> None:
+    _state["debug"], _state["quiet"] = debug, quiet
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+ENCODER = typer.Option(None, "--encoder", "-e", help="Hugging Face model folder or Hub id [default: packaged all-MiniLM-L6-v2].")
+POOLING = typer.Option("mean", "--pooling", help="mean, cls or max.")
+LAYERS = typer.Option("-1", "--layers", help="Comma-separated layers, e.g. -1 or -4,-3,-2,-1.")
+COMBINE = typer.Option("concat", "--layer-combine", help="concat or mean of the chosen layers.")
+INSTRUCTION = typer.Option(None, "--instruction", help="A prefix prepended to every text before encoding.")
+MAX_LENGTH = typer.Option(256, "--max-length", help="Tokens per text; longer texts are truncated (and counted).")
+NO_CACHE = typer.Option(False, "--no-cache", help="Encode afresh; do not read or write the embedding cache.")
+TEXT_COL = typer.Option(None, "--text-col", help="The text column [default: detected].")
+LABEL_COL = typer.Option(None, "--label-col", help="The label column [default: detected].")
+ENCODING = typer.Option("utf-8", "--encoding", help="Text encoding of the data file.")
+FORCE = typer.Option(False, "--force", help="Replace an existing output.")
+JSON_OUT = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
+
+
+@app.command()
+def train(
+    data: Path = typer.Argument(..., help="CSV, TSV, JSONL or Parquet with a text and a label column."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="The model folder to write."),
+    strategy: str = typer.Option("frozen", "--strategy", "-s", help="frozen, partial:K, lp-ft, full, zero-shot or tfidf."),
+    text_col: Optional[str] = TEXT_COL,
+    label_col: Optional[str] = LABEL_COL,
+    encoder: Optional[str] = ENCODER,
+    pooling: str = POOLING,
+    layers: str = LAYERS,
+    layer_combine: str = COMBINE,
+    instruction: Optional[str] = INSTRUCTION,
+    max_length: int = MAX_LENGTH,
+    head: str = typer.Option("linear", "--head", help="linear (logistic regression, C by CV) or mlp."),
+    C: Optional[float] = typer.Option(None, "--C", help="Inverse L2 strength of the linear head [default: chosen by CV]."),
+    class_weight: Optional[str] = typer.Option(None, "--class-weight", help="balanced, to weight classes by inverse frequency."),
+    validation_fraction: Optional[float] = typer.Option(None, "--validation-fraction", help="Held out for early stopping."),
+    label_descriptions: Optional[Path] = typer.Option(None, "--label-descriptions", help="zero-shot: JSON {label: description}."),
+    seed: int = typer.Option(0, "--seed"),
+    no_cache: bool = NO_CACHE,
+    encoding: str = ENCODING,
+    force: bool = FORCE,
+    json_out: bool = JSON_OUT,
+) -> None:
+    """Train a classifier and save it as a model folder."""
+    from . import strategies
+    from .artifacts import check_output_folder
+    from .data import load_labeled
+
+    check_output_folder(out_dir, force)
+    options = dict(
+        encoder=encoder, pooling=pooling, layers=_layers(layers), layer_combine=layer_combine, instruction=instruction,
+        max_length=max_length, head=head, C=C, class_weight=class_weight, seed=seed, cache=not no_cache,
+        label_descriptions=_read_descriptions(label_descriptions) if label_descriptions else None,
+    )
+    if validation_fraction is not None:
+        options["validation_fraction"] = validation_fraction
+    model = strategies.build(strategy, **options)
+    with _session():
+        labeled = load_labeled(data, text_col, label_col, encoding)
+        say(f"training {strategy} on {len(labeled.texts)} texts, {len(set(map(str, labeled.labels)))} labels")
+        model.fit(labeled.texts, labeled.labels)
+        model.save(out_dir, force=force)
+    info = model.training_info_
+    if json_out:
+        out.print_json(json.dumps({"model": str(out_dir), "training": info}, default=str))
+        return
+    validation = info.get("validation")
+    out.print(f"saved {strategy} model to {out_dir}")
+    out.print(
+        f"trainable parameters {info['trainable_parameters']:,}, frozen {info['frozen_parameters']:,}; "
+        f"fit {info['seconds']['fit']:.2f} s, encoder forward passes {info['encoder_forward_passes']}"
+    )
+    if validation:
+        out.print(f"validation ({validation['source']}): accuracy {validation['accuracy']:.3f}, macro-F1 {validation['macro_f1']:.3f}")
+
+
+def _read_descriptions(path: Path) -> dict:
+    from .data import read_table
+
+    if path.suffix.lower() == ".json":
+        try:
+            described = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise HeadstartError(f"cannot read label descriptions {path}: {exc}; give a JSON object {{label: description}}") from None
+        if not isinstance(described, dict):
+            raise HeadstartError(f"{path} must hold a JSON object {{label: description}}")
+        return {str(k): str(v) for k, v in described.items()}
+    table = read_table(path)
+    if not {"label", "description"} <= set(table.columns):
+        raise HeadstartError(f"{path} needs columns label and description; it has {', '.join(map(str, table.columns))}")
+    return {str(k): str(v) for k, v in zip(table["label"], table["description"])}
+
+
+def _check_output_file(path: Optional[Path], force: bool, suffixes: tuple[str, ...]) -> None:
+    if path is None:
+        return
+    if path.suffix.lower() not in suffixes:
+        raise HeadstartError(f"unknown output format {path.suffix or '(none)'!r} for {path}; use {' or '.join(suffixes)}")
+    if path.exists() and not force:
+        raise HeadstartError(f"{path} already exists; pass --force to replace it, or choose another --out")
+
+
+def _write_atomic(path: Path, write) -> None:
+    """write(tmp_path) then rename, so an interrupted run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@app.command()
+def predict(
+    model_dir: Path = typer.Argument(..., metavar="MODEL", help="A model folder written by `headstart train`."),
+    source: str = typer.Argument(..., metavar="INPUT", help="A data file, a text file (one text per line), or - for stdin."),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write .csv or .jsonl [default: CSV on stdout]."),
+    proba: bool = typer.Option(False, "--proba", help="Add one probability column per label."),
+    text_col: Optional[str] = TEXT_COL,
+    encoding: str = ENCODING,
+    force: bool = FORCE,
+) -> None:
+    """Predict labels for new texts."""
+    import pandas as pd
+
+    from . import strategies
+    from .data import read_texts
+
+    _check_output_file(out_file, force, (".csv", ".jsonl"))
+    with _session():
+        model = strategies.load(model_dir)
+        texts = read_texts(source, text_col, encoding)
+        probabilities = model.predict_proba(texts)
+    table = pd.DataFrame({"text": texts, "label": model.classes_[probabilities.argmax(axis=1)]})
+    if proba:
+        for i, label in enumerate(model.classes_):
+            table[f"p_{label}"] = probabilities[:, i].round(6)
+    if out_file is None:
+        sys.stdout.write(table.to_csv(index=False))
+    elif out_file.suffix.lower() == ".jsonl":
+        _write_atomic(out_file, lambda p: table.to_json(p, orient="records", lines=True, force_ascii=False))
+    else:
+        _write_atomic(out_file, lambda p: table.to_csv(p, index=False))
+    if out_file is not None:
+        say(f"wrote {len(table)} predictions to {out_file}")
+
+
+@app.command()
+def evaluate(
+    model_dir: Path = typer.Argument(..., metavar="MODEL"),
+    data: Path = typer.Argument(..., help="Labeled data: CSV, TSV, JSONL or Parquet."),
+    text_col: Optional[str] = TEXT_COL,
+    label_col: Optional[str] = LABEL_COL,
+    encoding: str = ENCODING,
+    json_out: bool = JSON_OUT,
+) -> None:
+    """Accuracy, macro-F1, a per-class report and the confusion matrix on labeled data."""
+    from . import strategies
+    from .data import load_labeled
+    from .metrics import evaluate as evaluate_predictions
+
+    with _session():
+        model = strategies.load(model_dir)
+        labeled = load_labeled(data, text_col, label_col, encoding)
+        report = evaluate_predictions(labeled.labels, model.predict(labeled.texts), model.classes_.tolist())
+    if json_out:
+        out.print_json(json.dumps(report))
+        return
+    print_report(report)
+
+
+def print_report(report: dict) -> None:
+    out.print(
+        f"accuracy {report['accuracy']:.3f}   macro-F1 {report['macro_f1']:.3f}   "
+        f"majority baseline {report['majority_baseline']:.3f}   examples {report['examples']}"
+    )
+    per_class = Table(title="per class")
+    for column in ("label", "precision", "recall", "F1", "support"):
+        per_class.add_column(column, justify="left" if column == "label" else "right")
+    for label, row in report["per_class"].items():
+        per_class.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    out.print(per_class)
+    matrix = Table(title="confusion matrix (rows: true, columns: predicted)")
+    matrix.add_column("")
+    for label in report["labels"]:
+        matrix.add_column(label, justify="right")
+    for label, row in zip(report["labels"], report["confusion_matrix"]):
+        matrix.add_row(label, *map(str, row))
+    out.print(matrix)
+
+
+@app.command()
+def embed(
+    data: Path = typer.Argument(..., help="A data file with a text column, or a text file with one text per line."),
+    out_file: Path = typer.Option(..., "--out", "-o", help="Write .parquet (text + embedding) or .npy (the matrix)."),
+    text_col: Optional[str] = TEXT_COL,
+    encoder: Optional[str] = ENCODER,
+    pooling: str = POOLING,
+    layers: str = LAYERS,
+    layer_combine: str = COMBINE,
+    normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="L2-normalise each layer's vector."),
+    instruction: Optional[str] = INSTRUCTION,
+    max_length: int = MAX_LENGTH,
+    no_cache: bool = NO_CACHE,
+    encoding: str = ENCODING,
+    force: bool = FORCE,
+) -> None:
+    """Write the frozen encoder's features (through the cache) for use in other tools."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import torch
+
+    from .cache import encode_cached
+    from .data import read_texts
+    from .encoders import check_feature_options, combine_layers, load_encoder
+    from .model import make_cache
+
+    _check_output_file(out_file, force, (".parquet", ".npy"))
+    chosen = _layers(layers)
+    with _session():
+        texts = read_texts(data, text_col, encoding)
+        model = load_encoder(encoder)
+        check_feature_options(pooling, chosen, layer_combine, model.num_layers)
+        per_layer = encode_cached(model, texts, make_cache(not no_cache), pooling, max_length, instruction)
+        features = combine_layers(torch.from_numpy(per_layer), chosen, layer_combine, normalize).numpy()
+    if out_file.suffix.lower() == ".npy":
+        _write_atomic(out_file, lambda p: np.save(open(p, "wb"), features))
+    else:
+        column = pa.FixedSizeListArray.from_arrays(pa.array(features.reshape(-1)), features.shape[1])
+        _write_atomic(out_file, lambda p: pq.write_table(pa.table({"text": texts, "embedding": column}), p))
+    say(f"wrote {features.shape[0]} x {features.shape[1]} features to {out_file}")
+
+
+@app.command()
+def demo(
+    n_per_class: int = typer.Option(100, "--n-per-class", help="Training tweets per class."),
+    test_size: int = typer.Option(1000, "--test-size", help="Held-out tweets to evaluate on."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Also save the model folder here."),
+    seed: int = typer.Option(0, "--seed"),
+    force: bool = FORCE,
+) -> None:
+    """Train the default frozen classifier on airline customer sentiment and show what it did."""
+    from .artifacts import check_output_folder
+    from .data import sample_per_class
+    from .datasets import load_airline
+    from .metrics import evaluate as evaluate_predictions
+    from .model import FrozenEncoderClassifier
+
+    if out_dir is not None:
+        check_output_folder(out_dir, force)
+    with _session():
+        texts, labels = load_airline()
+        y = np.asarray(labels)
+        test = np.random.default_rng(seed).permutation(len(y))[:test_size]
+        train = sample_per_class(y, n_per_class, seed, pool=np.setdiff1d(np.arange(len(y)), test))
+        say(
+            f"airline customer sentiment: {len(train)} training tweets ({n_per_class} per class), "
+            f"{len(test)} held-out tweets; encoder all-MiniLM-L6-v2 frozen, linear head"
+        )
+        started = time.perf_counter()
+        model = FrozenEncoderClassifier().fit([texts[i] for i in train], y[train].tolist())
+        fit_seconds = time.perf_counter() - started
+        report = evaluate_predictions(y[test], model.predict([texts[i] for i in test]), model.classes_.tolist())
+        if out_dir is not None:
+            model.save(out_dir, force=force)
+    info = model.training_info_
+    out.print(
+        f"trained in {fit_seconds:.1f} s (encoder load {info['seconds']['load']:.1f} s, encoding {info['seconds']['encode']:.1f} s "
+        f"with {info['encoder_forward_passes']} forward passes, head {info['seconds']['head']:.1f} s, C={info['C']:g} by CV)"
+    )
+    out.print(f"trainable parameters {info['trainable_parameters']:,} (the head) vs frozen {info['frozen_parameters']:,} (the encoder)")
+    print_report(report)
+    if out_dir is not None:
+        out.print(f"saved the model to {out_dir}")
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point: run the app; a HeadstartError becomes one line and exit status 2."""
+    try:
+        app(args=argv, prog_name="headstart", standalone_mode=True)
+    except HeadstartError as exc:
+        if _state["debug"]:
+            raise
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)

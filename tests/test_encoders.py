@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+import torch
+
+from headstart.encoders import Encoder, check_feature_options, combine_layers, fingerprint_of, load_encoder
+from headstart.errors import EncoderError, HeadstartWarning
+
+
+def test_mean_pooling_ignores_padding(tiny_encoder):
+    encoder = load_encoder(tiny_encoder)
+    alone = encoder.encode(["good flight"])
+    padded = encoder.encode(["good flight", "bad awful terrible worst poor broken late lost rude service"])
+    np.testing.assert_allclose(alone[0], padded[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls", "max"])
+def test_every_layer_comes_from_one_forward_pass(tiny_encoder, pooling):
+    encoder = Encoder.load(tiny_encoder)
+    vectors = encoder.encode(["good flight", "bad seat"], pooling=pooling, batch_size=8)
+    assert vectors.shape == (2, encoder.num_layers + 1, encoder.hidden_size)
+    assert encoder.forward_passes == 1
+
+
+def test_identical_texts_are_encoded_once(tiny_encoder):
+    encoder = Encoder.load(tiny_encoder)
+    vectors = encoder.encode(["good flight"] * 10 + ["bad seat"], batch_size=1)
+    assert encoder.forward_passes == 2
+    np.testing.assert_array_equal(vectors[0], vectors[9])
+
+
+def test_instruction_is_prepended(tiny_encoder):
+    encoder = load_encoder(tiny_encoder)
+    plain = encoder.encode(["good flight"])
+    instructed = encoder.encode(["good flight"], instruction="very")
+    np.testing.assert_allclose(instructed, encoder.encode(["very good flight"]), atol=1e-6)
+    assert not np.allclose(plain, instructed)
+
+
+def test_texts_longer_than_max_length_are_truncated_and_counted(tiny_encoder):
+    encoder = load_encoder(tiny_encoder)
+    with pytest.warns(HeadstartWarning, match="1 of 2 texts were longer than 8 tokens"):
+        encoder.encode(["good " * 20, "bad"], max_length=8)
+
+
+def test_fingerprint_identifies_the_weights(tiny_encoder):
+    encoder = Encoder.load(tiny_encoder)
+    assert encoder.fingerprint() == fingerprint_of(Encoder.load(tiny_encoder).model)
+    with torch.no_grad():
+        next(encoder.model.parameters())[0, 0] += 1.0
+    assert fingerprint_of(encoder.model) != encoder.fingerprint()
+
+
+def test_combine_layers_concatenates_or_averages_normalised_layers():
+    per_layer = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)
+    assert combine_layers(per_layer, (-2, -1), "concat", True).shape == (2, 8)
+    averaged = combine_layers(per_layer, (-2, -1), "mean", False)
+    torch.testing.assert_close(averaged, per_layer[:, 1:].mean(dim=1))
+    norms = combine_layers(per_layer, (-1,), "concat", True).norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones(2))
+
+
+@pytest.mark.parametrize(
+    ("pooling", "layers", "combine", "message"),
+    [("sum", (-1,), "concat", "unknown pooling"), ("mean", (5,), "concat", r"layer\(s\) \[5\] do not exist"),
+     ("mean", (-1,), "stack", "unknown layer combine"), ("mean", (), "concat", "no layers")],
+)
+def test_bad_feature_options_are_refused(pooling, layers, combine, message):
+    with pytest.raises(EncoderError, match=message):
+        check_feature_options(pooling, layers, combine, num_layers=2)
+
+
+def test_missing_encoder_path_is_a_clear_error(tmp_path):
+    with pytest.raises(EncoderError, match="does not exist"):
+        Encoder.load(str(tmp_path / "no-such-model"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EncoderError, match="no config.json"):
+        Encoder.load(str(tmp_path / "empty"))

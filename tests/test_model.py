@@ -1,0 +1,146 @@
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+import headstart
+from headstart import FrozenEncoderClassifier, NotFittedError
+from headstart.encoders import fingerprint_of, load_encoder
+from headstart.errors import FingerprintMismatchError, ModelFormatError, OutputExistsError
+
+from conftest import make_tiny_encoder, sentiment_data
+
+
+def test_fit_predict_and_score_on_separable_text(tiny_encoder, toy_data):
+    texts, labels = toy_data
+    model = FrozenEncoderClassifier(encoder=tiny_encoder)
+    assert model.fit(texts, labels) is model
+    assert list(model.classes_) == ["neg", "pos"]
+    probabilities = model.predict_proba(texts[:3])
+    assert probabilities.shape == (3, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    held_out, held_labels = sentiment_data(seed=7)
+    assert model.score(held_out, held_labels) > 0.8
+
+
+def test_it_follows_the_scikit_learn_estimator_contract(tiny_encoder, toy_data):
+    texts, labels = toy_data
+    model = FrozenEncoderClassifier(encoder=tiny_encoder, layers=(-2, -1), C=2.0)
+    assert model.get_params()["layers"] == (-2, -1)
+    copy = clone(model).set_params(C=3.0)
+    assert copy.C == 3.0 and model.C == 2.0
+    assert not hasattr(copy, "classes_")
+    with pytest.raises(NotFittedError):
+        copy.predict(texts)
+    pipeline = Pipeline([("strip", FunctionTransformer(lambda xs: [x.strip() for x in xs])), ("clf", model)])
+    assert pipeline.fit(texts, labels).score(texts, labels) > 0.8
+    scores = cross_val_score(FrozenEncoderClassifier(encoder=tiny_encoder), np.array(texts), np.array(labels), cv=3)
+    assert scores.shape == (3,) and scores.mean() > 0.7
+
+
+def test_integer_labels_come_back_as_integers(tiny_encoder, toy_data):
+    texts, labels = toy_data
+    numeric = [1 if label == "pos" else 0 for label in labels]
+    model = FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, numeric)
+    assert model.classes_.tolist() == [0, 1]
+    assert model.score(texts, numeric) > 0.8
+    assert cross_val_score(FrozenEncoderClassifier(encoder=tiny_encoder), texts, numeric, cv=2).mean() > 0.7
+
+
+def test_the_encoder_is_unchanged_by_training(tiny_encoder, toy_data, tmp_path):
+    texts, labels = toy_data
+    model = FrozenEncoderClassifier(encoder=tiny_encoder, head="mlp").fit(texts, labels)
+    info = model.training_info_
+    assert info["fingerprint_before"] == info["fingerprint_after"] == fingerprint_of(load_encoder(tiny_encoder).model)
+    assert not any(p.requires_grad for p in model.encoder_.model.parameters())
+    assert info["trainable_parameters"] == sum(p.numel() for p in model.head_.parameters())
+    saved = json.loads((model.save(tmp_path / "m") / "headstart.json").read_text())
+    assert saved["training"]["fingerprint_before"] == saved["training"]["fingerprint_after"]
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_save_and_load_give_the_same_predictions(tiny_encoder, toy_data, tmp_path, head):
+    texts, labels = toy_data
+    model = FrozenEncoderClassifier(encoder=tiny_encoder, head=head, layers=(-2, -1)).fit(texts, labels)
+    folder = model.save(tmp_path / "model")
+    assert sorted(os.listdir(folder)) == ["README.md", "head.safetensors", "headstart.json"]
+    config = json.loads((folder / "headstart.json").read_text())
+    for key in ("format_version", "labels", "encoder", "params", "data", "training"):
+        assert key in config
+    assert config["encoder"]["fingerprint"] == load_encoder(tiny_encoder).fingerprint()
+    assert "Validation" in (folder / "README.md").read_text()
+    loaded = headstart.load(folder)
+    assert isinstance(loaded, FrozenEncoderClassifier)
+    np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+
+
+def test_an_existing_folder_is_replaced_only_with_force(tiny_encoder, toy_data, tmp_path):
+    texts, labels = toy_data
+    model = FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, labels)
+    folder = model.save(tmp_path / "m")
+    with pytest.raises(OutputExistsError, match="--force"):
+        model.save(folder)
+    model.save(folder, force=True)
+    other = tmp_path / "precious"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(OutputExistsError, match="not a headstart model folder"):
+        model.save(other, force=True)
+    assert (other / "notes.txt").read_text() == "keep me"
+    assert [p.name for p in tmp_path.iterdir() if "staging" in p.name] == []
+
+
+def test_loading_checks_format_version_and_encoder_fingerprint(tiny_encoder, toy_data, tmp_path):
+    texts, labels = toy_data
+    folder = FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, labels).save(tmp_path / "m")
+    config = json.loads((folder / "headstart.json").read_text())
+    config["format_version"] = 99
+    (folder / "headstart.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFormatError, match="format version 99"):
+        headstart.load(folder)
+    with pytest.raises(ModelFormatError, match="not a headstart model"):
+        headstart.load(tmp_path)
+
+
+def test_a_different_encoder_is_refused_by_fingerprint(toy_data, tmp_path):
+    texts, labels = toy_data
+    encoder_dir = make_tiny_encoder(tmp_path / "enc", seed=1)
+    folder = FrozenEncoderClassifier(encoder=str(encoder_dir)).fit(texts, labels).save(tmp_path / "m")
+    make_tiny_encoder(encoder_dir, seed=2)  # other weights at the same path
+    headstart.encoders._loaded.clear()
+    with pytest.raises(FingerprintMismatchError, match="fingerprint"):
+        headstart.load(folder)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (open, ("/tmp/headstart-pwned-marker", "w"))
+
+
+def test_pickles_planted_in_a_model_folder_are_never_loaded(tiny_encoder, toy_data, tmp_path):
+    texts, labels = toy_data
+    folder = FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, labels).save(tmp_path / "m")
+    marker = "/tmp/headstart-pwned-marker"
+    if os.path.exists(marker):
+        os.remove(marker)
+    for name in ("head.pkl", "pytorch_model.bin", "model.joblib"):
+        (folder / name).write_bytes(pickle.dumps(_Payload()))
+    loaded = headstart.load(folder)
+    assert loaded.predict(texts[:2]).shape == (2,)
+    assert not os.path.exists(marker)
+
+
+def test_no_module_unpickles_anything():
+    import pathlib
+
+    source = pathlib.Path(headstart.__file__).parent
+    for file in source.rglob("*.py"):
+        text = file.read_text()
+        for banned in ("torch.load(", "import pickle", "joblib", "pickle.load"):
+            assert banned not in text, f"{file.name} uses {banned}"

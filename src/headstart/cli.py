@@ -69,7 +69,8 @@ def _session():
             with progress.reporting(reporter):
                 yield
         finally:
-            bars.stop()
+            if bars.live.is_started:
+                bars.stop()
             warnings.showwarning = original
 
 
@@ -139,6 +140,7 @@ def train(
     from . import strategies
     from .artifacts import check_output_folder
     from .data import load_labeled
+    from .encoders import resolve_encoder
 
     check_output_folder(out_dir, force)
     options = dict(
@@ -149,6 +151,8 @@ def train(
     if validation_fraction is not None:
         options["validation_fraction"] = validation_fraction
     model = strategies.build(strategy, **options)
+    if "encoder" in model.get_params():
+        resolve_encoder(encoder)  # a wrong path fails before any data is read
     with _session():
         labeled = load_labeled(data, text_col, label_col, encoding)
         say(f"training {strategy} on {len(labeled.texts)} texts, {len(set(map(str, labeled.labels)))} labels")

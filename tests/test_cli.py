@@ -1,0 +1,150 @@
+"""The CLI as a user meets it: happy paths, and every bad input as one line, exit status 2, nothing written."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from headstart.cli import main
+
+from conftest import make_tiny_encoder, sentiment_data
+
+
+def run(argv, capsys):
+    try:
+        main([str(a) for a in argv])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def data_csv(tmp_path) -> Path:
+    texts, labels = sentiment_data()
+    path = tmp_path / "train.csv"
+    pd.DataFrame({"review": texts, "sentiment": labels}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def trained(tmp_path, data_csv, tiny_encoder, capsys) -> Path:
+    code, _, err = run(["train", data_csv, "--encoder", tiny_encoder, "--out", tmp_path / "model"], capsys)
+    assert code == 0, err
+    return tmp_path / "model"
+
+
+def test_train_predict_evaluate_embed(tmp_path, data_csv, trained, tiny_encoder, capsys):
+    assert (trained / "head.safetensors").exists()
+    texts = tmp_path / "new.txt"
+    texts.write_text("good great love\nbad awful hate\n")
+    code, out, _ = run(["predict", trained, texts, "--proba"], capsys)
+    assert code == 0
+    table = pd.read_csv(pd.io.common.StringIO(out))
+    assert table["label"].tolist() == ["pos", "neg"] and {"p_neg", "p_pos"} <= set(table.columns)
+    code, _, _ = run(["predict", trained, texts, "--out", tmp_path / "p.jsonl"], capsys)
+    assert code == 0 and len((tmp_path / "p.jsonl").read_text().splitlines()) == 2
+    code, out, _ = run(["evaluate", trained, data_csv, "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["accuracy"] > 0.8 and len(report["confusion_matrix"]) == 2
+    code, out, _ = run(["evaluate", trained, data_csv], capsys)
+    assert "macro-F1" in out and "confusion matrix" in out
+    for name in ("f.npy", "f.parquet"):
+        code, _, err = run(["embed", data_csv, "--encoder", tiny_encoder, "--layers", "-2,-1", "--out", tmp_path / name], capsys)
+        assert code == 0, err
+    assert np.load(tmp_path / "f.npy").shape == (40, 64)
+    assert len(pd.read_parquet(tmp_path / "f.parquet")["embedding"][0]) == 64
+
+
+def test_predict_reads_stdin(trained, capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("good love\n"))
+    code, out, _ = run(["predict", trained, "-"], capsys)
+    assert code == 0 and out.splitlines()[1].endswith("pos")
+
+
+def write(tmp_path, name, content, mode="w"):
+    path = tmp_path / name
+    path.write_bytes(content) if mode == "wb" else path.write_text(content)
+    return path
+
+
+BAD_INPUTS = {
+    "missing file": (lambda t, e: ["train", t / "nope.csv", "--encoder", e], "file not found"),
+    "unknown format": (lambda t, e: ["train", write(t, "d.xlsx", "x"), "--encoder", e], "unknown format '.xlsx'"),
+    "missing column": (lambda t, e: ["train", write(t, "d.csv", "words,label\na,b\n"), "--encoder", e], "the columns are: words, label"),
+    "named column absent": (lambda t, e: ["train", write(t, "d.csv", "text,label\na,b\n"), "--text-col", "body", "--encoder", e], "no text column 'body'"),
+    "empty file": (lambda t, e: ["train", write(t, "d.csv", ""), "--encoder", e], "is empty"),
+    "all texts empty": (lambda t, e: ["train", write(t, "d.csv", "text,label\n,a\n ,b\n"), "--encoder", e], "all texts"),
+    "empty labels": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,\nfine,NaN\n"), "--encoder", e], "empty or NaN label"),
+    "one class": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,a\n"), "--encoder", e], "only one class"),
+    "bad encoding": (lambda t, e: ["train", write(t, "d.csv", "text,label\ncaf\xe9,a\n".encode("latin-1"), "wb"), "--encoder", e], "not valid utf-8"),
+    "encoder path missing": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--encoder", t / "no-model"], "does not exist"),
+    "not a model folder": (lambda t, e: ["predict", t, write(t, "x.txt", "good\n")], "not a headstart model"),
+    "unknown strategy": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "magic", "--encoder", e], "known: zero-shot, tfidf"),
+    "bad layers": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--layers", "last", "--encoder", e], "bad --layers"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path, tiny_encoder, capsys):
+    make_argv, message = BAD_INPUTS[case]
+    argv = make_argv(tmp_path, tiny_encoder)
+    if argv[0] == "train":
+        argv += ["--out", tmp_path / "model"]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert message in err
+    assert "Traceback" not in err + out
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_existing_output_folder_needs_force(trained, data_csv, tiny_encoder, capsys):
+    stamp = (trained / "headstart.json").stat().st_mtime_ns
+    code, _, err = run(["train", data_csv, "--encoder", tiny_encoder, "--out", trained], capsys)
+    assert code == 2 and "already exists; pass --force" in err
+    assert (trained / "headstart.json").stat().st_mtime_ns == stamp
+    code, _, _ = run(["train", data_csv, "--encoder", tiny_encoder, "--out", trained, "--force"], capsys)
+    assert code == 0
+
+
+def test_existing_prediction_file_needs_force(trained, tmp_path, capsys):
+    result = write(tmp_path, "p.csv", "precious")
+    code, _, err = run(["predict", trained, write(tmp_path, "x.txt", "good\n"), "--out", result], capsys)
+    assert code == 2 and result.read_text() == "precious"
+
+
+def test_a_model_whose_encoder_changed_is_refused(tmp_path, data_csv, capsys):
+    import headstart.encoders
+
+    encoder = make_tiny_encoder(tmp_path / "enc", seed=1)
+    assert run(["train", data_csv, "--encoder", encoder, "--out", tmp_path / "m"], capsys)[0] == 0
+    make_tiny_encoder(encoder, seed=2)
+    headstart.encoders._loaded.clear()
+    code, _, err = run(["predict", tmp_path / "m", write(tmp_path, "x.txt", "good\n")], capsys)
+    assert code == 2 and "fingerprint" in err and len(err.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    with pytest.raises(Exception, match="file not found"):
+        main(["--debug", "train", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "m")])
+
+
+def test_oddities_are_warned_about_and_counted_not_fatal(tmp_path, tiny_encoder, capsys):
+    texts, labels = sentiment_data()
+    texts[0] = ""
+    texts[1] = "good " * 100
+    texts, labels = texts + ["rude crew"] * 2, labels + ["rare"] * 2
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join(json.dumps({"text": t, "label": y}) for t, y in zip(texts, labels)))
+    code, _, err = run(["train", path, "--encoder", tiny_encoder, "--max-length", "32", "--out", tmp_path / "m"], capsys)
+    assert code == 0, err
+    assert "warning: dropped 1 rows with an empty text" in err
+    assert "texts were longer than 32 tokens and were truncated" in err
+    assert "classes have fewer than 5 examples: rare (2)" in err

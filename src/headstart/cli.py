@@ -373,6 +373,102 @@ def demo(
         out.print(f"saved the model to {out_dir}")
 
 
+@app.command()
+def compare(
+    data: Path = typer.Argument(..., help="Labeled data: CSV, TSV, JSONL or Parquet."),
+    out_dir: Path = typer.Option(Path("compare-out"), "--out", "-o", help="Folder for results.jsonl and the report."),
+    strategies_text: str = typer.Option(
+        "zero-shot,tfidf,frozen,lp-ft,full", "--strategies", help="Comma-separated: frozen, partial:K, lp-ft, full, zero-shot, tfidf."
+    ),
+    n_per_class: str = typer.Option("8,32,128,all", "--n-per-class", help="Training examples per class, e.g. 8,32,128,all."),
+    seeds: int = typer.Option(3, "--seeds", help="Training samples (and seeds) per n."),
+    test_size: float = typer.Option(0.2, "--test-size", help="Fraction (< 1) or number of examples held out for testing."),
+    text_col: Optional[str] = TEXT_COL,
+    label_col: Optional[str] = LABEL_COL,
+    encoder: Optional[str] = ENCODER,
+    max_length: int = MAX_LENGTH,
+    epochs: int = typer.Option(10, "--epochs", help="Most epochs for strategies that train θ."),
+    label_descriptions: Optional[Path] = typer.Option(None, "--label-descriptions", help="zero-shot: JSON {label: description}."),
+    encoding: str = ENCODING,
+    force: bool = FORCE,
+    json_out: bool = JSON_OUT,
+) -> None:
+    """Run strategies side by side on the same data; write a report with learning curves and costs."""
+    from .compare import check_strategies, parse_n_per_class, run_comparison
+    from .data import load_labeled
+    from .report import HEADERS, TERMINAL_COLUMNS, table_rows, write_report
+
+    names = check_strategies([s.strip() for s in strategies_text.split(",") if s.strip()])
+    sizes = parse_n_per_class(n_per_class)
+    if seeds < 1:
+        raise HeadstartError(f"--seeds must be at least 1 (got {seeds})")
+    options = {"encoder": encoder, "max_length": max_length, "epochs": epochs}
+    if label_descriptions:
+        options["label_descriptions"] = _read_descriptions(label_descriptions)
+    with _session():
+        labeled = load_labeled(data, text_col, label_col, encoding)
+        split = int(test_size) if test_size >= 1 else test_size
+        bar = {}
+
+        def on_run(record: dict, done: int, total: int) -> None:
+            if "advance" not in bar:
+                bar["advance"] = progress.task("compare runs", total, "runs")
+                bar["advance"](done - 1)
+            bar["advance"](1)
+
+        runs = run_comparison(labeled.texts, labeled.labels, out_dir, names, sizes, seeds, split, options, force, on_run)
+        result = write_report(out_dir, runs, title=f"headstart compare: {data.name}")
+    if json_out:
+        out.print_json(json.dumps(result))
+        return
+    table = Table(title=f"{data.name}: mean over seeds (test split fixed)")
+    keep = [HEADERS.index(c) for c in TERMINAL_COLUMNS]
+    for header in TERMINAL_COLUMNS:
+        table.add_column(header, justify="left" if header == "strategy" else "right", no_wrap=True)
+    for row in table_rows(result["summary"]):
+        table.add_row(*(row[i] for i in keep))
+    out.print(table)
+    out.print(result["verdict"])
+    out.print(f"report: {out_dir / 'report.html'} (also report.md, results.json, results.jsonl)")
+
+
+@app.command()
+def advise(
+    data: Path = typer.Argument(..., help="Labeled data: CSV, TSV, JSONL or Parquet."),
+    budget_seconds: float = typer.Option(600.0, "--budget-seconds", help="The training time you can afford."),
+    text_col: Optional[str] = TEXT_COL,
+    label_col: Optional[str] = LABEL_COL,
+    encoder: Optional[str] = ENCODER,
+    max_length: int = MAX_LENGTH,
+    encoding: str = ENCODING,
+    json_out: bool = JSON_OUT,
+) -> None:
+    """Measure this machine on a sample, estimate each strategy's training time, and recommend one."""
+    from .advise import advise as advise_on
+    from .data import load_labeled
+
+    with _session():
+        labeled = load_labeled(data, text_col, label_col, encoding)
+        advice = advise_on(labeled.texts, labeled.labels, budget_seconds, encoder, max_length)
+    if json_out:
+        out.print_json(json.dumps(advice))
+        return
+    measured = advice["measured"]
+    out.print(
+        f"{advice['examples']} examples, {advice['classes']} classes (smallest {advice['smallest_class']}); "
+        f"{advice['texts_cached']} already cached; encoder {measured['encode_texts_per_second']:.0f} texts/s forward, "
+        f"{measured['train_texts_per_second']:.0f} texts/s training"
+    )
+    table = Table(title=f"estimated training time (budget {advice['budget_seconds']:.0f} s)")
+    table.add_column("strategy")
+    table.add_column("seconds", justify="right")
+    for name, seconds in advice["estimated_fit_seconds"].items():
+        mark = "  <- recommended" if name == advice["recommendation"] else ""
+        table.add_row(name + mark, f"{seconds:,.1f}")
+    out.print(table)
+    out.print(f"recommended: {advice['recommendation']}. {advice['reason']}")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app; a HeadstartError becomes one line and exit status 2."""
     try:

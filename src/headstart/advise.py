@@ -1,0 +1,148 @@
+"""``advise``: measure this machine on a sample of the data, estimate each strategy's training time, recommend one.
+
+Estimates are built from measured pieces: the encoder's speed on real texts from the data (forward, and forward
+plus backward for one training step), how many texts the cache already holds, and the head's cross-validation
+timed on stand-in features of the real size.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .cache import EmbeddingCache, feature_namespace, text_sha
+from .data import check_labeled
+from .encoders import combine_layers, load_encoder, pool
+from .heads import make_head, train_head
+from .strategies.tfidf import TfidfClassifier
+
+SAMPLE = 64
+STAND_IN_CAP = 4000
+LP_FT_FROM = 64  # examples in the smallest class from which fine-tuning usually pays off
+
+
+def _timed(action) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def advise(
+    texts: Sequence[str],
+    labels: Sequence,
+    budget_seconds: float = 600.0,
+    encoder: str | None = None,
+    max_length: int = 256,
+    epochs: int = 10,
+    batch_size: int = 16,
+    validation_fraction: float = 0.15,
+    seed: int = 0,
+) -> dict:
+    """Estimates of training time per strategy and a recommendation with its reason in one sentence."""
+    data = check_labeled(list(texts), list(labels))
+    y = np.unique(np.asarray([str(x) for x in data.labels]), return_inverse=True)[1]
+    n, classes = len(y), int(y.max()) + 1
+    smallest = int(np.bincount(y).min())
+    rng = np.random.default_rng(seed)
+    sample = [data.texts[i] for i in rng.choice(n, size=min(SAMPLE, n), replace=False)]
+
+    load_seconds = _timed(lambda: load_encoder(encoder))
+    model = load_encoder(encoder)
+    model.encode(sample[:4], max_length=max_length)  # warm-up: first calls pay one-off costs
+    forward_per_text = _timed(lambda: model.encode(sample, max_length=max_length, batch_size=32)) / len(sample)
+
+    cache = EmbeddingCache()
+    namespace = feature_namespace(model, "mean", max_length, None)
+    cached = len(cache.get_many(namespace, [text_sha(t) for t in data.texts]))
+    cache.close()
+    to_encode = len(set(data.texts)) - cached
+
+    features = combine_layers(torch.from_numpy(model.encode(sample, max_length=max_length)), (-1,), "concat", True).numpy()
+    rows = min(n, STAND_IN_CAP)
+    stand_in = features[rng.integers(0, len(features), rows)] + rng.normal(0, 0.05, (rows, features.shape[1])).astype(np.float32)
+    head_seconds = _timed(lambda: train_head(stand_in, y[:rows], classes, "linear", seed=seed)) * n / rows
+
+    train_step_per_text = _measure_train_step(model, sample[:batch_size], classes, max_length)
+    tfidf_rows = min(n, STAND_IN_CAP)
+    tfidf_seconds = _timed(lambda: TfidfClassifier().fit(data.texts[:tfidf_rows], [str(x) for x in y[:tfidf_rows]])) * n / tfidf_rows
+
+    n_val = int(round(validation_fraction * n))
+    epoch_full = (n - n_val) * train_step_per_text + n_val * forward_per_text
+    frozen = to_encode * forward_per_text + head_seconds + _timed(model.fingerprint_now)
+    estimates = {
+        "zero-shot": classes * forward_per_text,
+        "tfidf": tfidf_seconds,
+        "frozen": frozen,
+        "partial:2": epochs * ((n - n_val) * (forward_per_text + (train_step_per_text - forward_per_text) * 2 / model.num_layers)
+                               + n_val * forward_per_text),
+        "lp-ft": frozen + epochs * epoch_full,
+        "full": epochs * epoch_full,
+    }
+    strategy, reason = _recommend(estimates, budget_seconds, n, smallest, classes)
+    return {
+        "examples": n,
+        "classes": classes,
+        "smallest_class": smallest,
+        "texts_cached": cached,
+        "budget_seconds": budget_seconds,
+        "measured": {
+            "encoder_load_seconds": load_seconds,
+            "encode_texts_per_second": 1 / forward_per_text,
+            "train_texts_per_second": 1 / train_step_per_text,
+            "head_cv_seconds": head_seconds,
+        },
+        "estimated_fit_seconds": estimates,
+        "recommendation": strategy,
+        "reason": reason,
+    }
+
+
+def _measure_train_step(model, texts: list[str], classes: int, max_length: int) -> float:
+    """Seconds per text of one forward + backward + AdamW step over the whole encoder (the second of two steps)."""
+    trainee = copy.deepcopy(model.model).train().requires_grad_(True)
+    head = make_head("linear", model.hidden_size, classes)
+    optimizer = torch.optim.AdamW(list(trainee.parameters()) + list(head.parameters()), lr=1e-5)
+    batch = model.tokenize(texts, max_length)
+    target = torch.arange(len(texts)) % classes
+    seconds = 0.0
+    for _ in range(2):
+        started = time.perf_counter()
+        states = trainee(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        loss = F.cross_entropy(head(pool(states, batch["attention_mask"], "mean")), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        seconds = time.perf_counter() - started
+    return seconds / len(texts)
+
+
+def _recommend(estimates: dict, budget: float, n: int, smallest: int, classes: int) -> tuple[str, str]:
+    size = f"{n} labeled examples in {classes} classes (the smallest has {smallest})"
+    if estimates["frozen"] > budget:
+        if estimates["tfidf"] <= budget:
+            return "tfidf", (
+                f"With {size}, even encoding them once (about {estimates['frozen']:.0f} s) exceeds the {budget:.0f} s budget, "
+                "so TF-IDF with logistic regression is the strategy that fits."
+            )
+        return "tfidf", f"With {size}, no strategy fits the {budget:.0f} s budget; TF-IDF is the cheapest (about {estimates['tfidf']:.0f} s)."
+    if smallest >= LP_FT_FROM and estimates["lp-ft"] <= budget:
+        return "lp-ft", (
+            f"With {size}, there is enough data for fine-tuning to add accuracy over a frozen encoder, and LP-FT "
+            f"(a linear probe first, then fine-tuning; Kumar et al. 2022) fits the {budget:.0f} s budget at about "
+            f"{estimates['lp-ft']:.0f} s, against {estimates['frozen']:.1f} s for frozen."
+        )
+    why = (
+        f"fewer than {LP_FT_FROM} examples in the smallest class is where frozen features with a cross-validated head "
+        "usually come within a few points of fine-tuning"
+        if smallest < LP_FT_FROM
+        else f"LP-FT would take about {estimates['lp-ft']:.0f} s, over the {budget:.0f} s budget"
+    )
+    return "frozen", (
+        f"With {size}, a frozen encoder with a linear head takes about {estimates['frozen']:.1f} s "
+        f"against about {estimates['full']:.0f} s for full fine-tuning; {why}."
+    )

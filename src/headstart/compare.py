@@ -1,0 +1,253 @@
+"""``compare``: every strategy on the same data, side by side, with accuracy and cost.
+
+One fixed stratified test split; for each n per class and seed, one stratified training sample, on which every
+strategy is trained. Each finished run is appended to ``results.jsonl`` at once, so an interrupted comparison
+resumes where it stopped. Fits are cold (no embedding cache) so that training times compare like for like;
+predictions on the fixed test split go through the cache, since they are not what is being timed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from . import strategies
+from .costs import PeakMemory
+from .data import check_labeled, sample_per_class
+from .encoders import load_encoder
+from .errors import HeadstartError, HeadstartWarning, OutputExistsError
+from .metrics import evaluate
+from .model import data_sha256
+
+RESULTS = "results.jsonl"
+MANIFEST = "comparison.json"
+SPLIT_SEED = 0
+
+
+def parse_n_per_class(text: str) -> list[int | None]:
+    """``"8,32,all"`` -> [8, 32, None]."""
+    values: list[int | None] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part == "all":
+            values.append(None)
+        elif part.isdigit() and int(part) > 0:
+            values.append(int(part))
+        else:
+            raise HeadstartError(f"bad --n-per-class value {part!r}; give positive integers or 'all', e.g. 8,32,128,all")
+    if not values:
+        raise HeadstartError("--n-per-class is empty; give e.g. 8,32,all")
+    return values
+
+
+def check_strategies(names: Sequence[str]) -> list[str]:
+    if not names:
+        raise HeadstartError("no strategies given; e.g. --strategies frozen,lp-ft,full,tfidf")
+    for name in names:
+        strategies.strategy_class(name)
+        if name.startswith("partial"):
+            strategies.parse_strategy(name)
+    return list(dict.fromkeys(names))
+
+
+def read_results(out_dir: Path) -> list[dict]:
+    """Runs recorded so far; a cut-off last line (a run killed mid-write) is dropped."""
+    path = out_dir / RESULTS
+    if not path.exists():
+        return []
+    runs = []
+    for line in path.read_text().splitlines():
+        try:
+            runs.append(json.loads(line))
+        except ValueError:
+            continue
+    return runs
+
+
+def _append(out_dir: Path, record: dict) -> None:
+    with open(out_dir / RESULTS, "a") as file:
+        file.write(json.dumps(record) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def prepare_output(out_dir: Path, manifest: dict, force: bool) -> None:
+    """Make the output folder, or resume one of this same comparison; refuse one of another without --force."""
+    existing = out_dir / MANIFEST
+    if out_dir.exists() and any(out_dir.iterdir()):
+        same = existing.exists() and json.loads(existing.read_text()) == manifest
+        if not same and not force:
+            what = "another comparison (other data or settings)" if existing.exists() else "files that are not a comparison"
+            raise OutputExistsError(f"{out_dir} holds {what}; pass --force to replace it, or choose another --out")
+        if not same:
+            if not existing.exists():
+                raise OutputExistsError(f"{out_dir} is not a comparison folder; refusing to replace it even with --force")
+            for name in (RESULTS, MANIFEST):
+                (out_dir / name).unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    existing.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def run_comparison(
+    texts: Sequence[str],
+    labels: Sequence,
+    out_dir: str | Path,
+    strategy_names: Sequence[str] = ("zero-shot", "tfidf", "frozen", "lp-ft", "full"),
+    n_per_class: Sequence[int | None] = (8, 32, 128, None),
+    seeds: int = 3,
+    test_size: float | int = 0.2,
+    options: dict | None = None,
+    force: bool = False,
+    on_run: Callable[[dict, int, int], None] | None = None,
+) -> list[dict]:
+    """Train and test every (strategy, n per class, seed); returns all runs, old and new.
+
+    ``options`` go to every strategy that takes them (encoder, pooling, epochs, ...). ``on_run(record, done, total)``
+    is called after each run, including skipped ones, so a caller can show progress.
+    """
+    names = check_strategies(strategy_names)
+    if seeds < 1:
+        raise HeadstartError(f"--seeds must be at least 1 (got {seeds})")
+    options = dict(options or {})
+    data = check_labeled(list(texts), list(labels))
+    y = np.asarray([str(label) for label in data.labels])
+    try:
+        train_pool, test = train_test_split(np.arange(len(y)), test_size=test_size, stratify=y, random_state=SPLIT_SEED)
+    except ValueError as exc:
+        raise HeadstartError(f"cannot make a stratified test split of {len(y)} examples: {exc}; change --test-size") from None
+    test = np.sort(test)
+    out_dir = Path(out_dir)
+    manifest = {
+        "data_sha256": data_sha256(data.texts, data.labels),
+        "examples": len(y),
+        "test_size": test_size,
+        "split_seed": SPLIT_SEED,
+        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(options.items())},
+    }
+    prepare_output(out_dir, manifest, force)
+    smallest = {c: int(np.sum(y[train_pool] == c)) for c in np.unique(y)}
+    for n in n_per_class:
+        short = {c: k for c, k in smallest.items() if n is not None and k < n}
+        if short:
+            warnings.warn(
+                f"--n-per-class {n} is more than some classes have ({', '.join(f'{c}: {k}' for c, k in short.items())}); "
+                "using all of their examples",
+                HeadstartWarning,
+                stacklevel=2,
+            )
+    if any(strategies.strategy_class(name) is not strategies.TfidfClassifier for name in names):
+        load_encoder(options.get("encoder")).fingerprint()  # loaded once, before any run is timed
+    runs = read_results(out_dir)
+    done = {(r["strategy"], r["n_per_class"], r["seed"]) for r in runs}
+    plan = [(n, seed, name) for n in n_per_class for seed in range(seeds) for name in names]
+    test_texts = [data.texts[i] for i in test]
+    for count, (n, seed, name) in enumerate(plan, start=1):
+        key = (name, n if n is not None else "all", seed)
+        if key in done:
+            if on_run:
+                on_run(next(r for r in runs if (r["strategy"], r["n_per_class"], r["seed"]) == key), count, len(plan))
+            continue
+        train = sample_per_class(y, n, seed, pool=train_pool)
+        record = run_one(name, [data.texts[i] for i in train], y[train], test_texts, y[test], seed, options)
+        record.update({"n_per_class": key[1], "seed": seed, "train_size": len(train), "test_size": len(test)})
+        _append(out_dir, record)
+        runs.append(record)
+        done.add(key)
+        if on_run:
+            on_run(record, count, len(plan))
+    return runs
+
+
+def run_one(name: str, train_texts: list[str], train_y: np.ndarray, test_texts: list[str], test_y: np.ndarray,
+            seed: int, options: dict) -> dict:
+    """Fit one strategy cold, predict the test split, and record accuracy and every cost."""
+    model = strategies.build(name, **{**options, "seed": seed, "cache": False})
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        model.fit(train_texts, train_y)
+        fit_seconds = time.perf_counter() - started
+    if "cache" in model.get_params():
+        model.set_params(cache=options.get("cache", True))
+    started = time.perf_counter()
+    predicted = model.predict(test_texts)
+    predict_seconds = time.perf_counter() - started
+    report = evaluate(test_y, predicted, model.classes_.tolist())
+    info = model.training_info_
+    trainable = info["trainable_parameters"]
+    return {
+        "strategy": name,
+        "accuracy": report["accuracy"],
+        "macro_f1": report["macro_f1"],
+        "labels": report["labels"],
+        "confusion_matrix": report["confusion_matrix"],
+        "fit_seconds": fit_seconds,
+        "predict_seconds": predict_seconds,
+        "trainable_parameters": trainable,
+        "total_parameters": trainable + info.get("frozen_parameters", 0),
+        "encoder_forward_passes": info.get("encoder_forward_passes", 0),
+        "encoder_backward_passes": info.get("encoder_backward_passes", 0),
+        "peak_rss_mb": memory.peak_mb,
+    }
+
+
+def summarize(runs: Sequence[dict]) -> list[dict]:
+    """Mean and sd over seeds for each (strategy, n per class), in the order the runs were planned."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        groups.setdefault((run["strategy"], run["n_per_class"]), []).append(run)
+    rows = []
+    for (name, n), group in groups.items():
+        accuracy = np.array([r["accuracy"] for r in group])
+        f1 = np.array([r["macro_f1"] for r in group])
+        rows.append({
+            "strategy": name,
+            "n_per_class": n,
+            "seeds": len(group),
+            "train_size": float(np.mean([r["train_size"] for r in group])),
+            "accuracy": float(accuracy.mean()),
+            "accuracy_sd": float(accuracy.std(ddof=1)) if len(group) > 1 else 0.0,
+            "macro_f1": float(f1.mean()),
+            "macro_f1_sd": float(f1.std(ddof=1)) if len(group) > 1 else 0.0,
+            "fit_seconds": float(np.mean([r["fit_seconds"] for r in group])),
+            "predict_seconds": float(np.mean([r["predict_seconds"] for r in group])),
+            "trainable_parameters": int(group[0]["trainable_parameters"]),
+            "encoder_forward_passes": float(np.mean([r["encoder_forward_passes"] for r in group])),
+            "encoder_backward_passes": float(np.mean([r["encoder_backward_passes"] for r in group])),
+            "peak_rss_mb": float(np.max([r["peak_rss_mb"] for r in group])),
+        })
+    return rows
+
+
+def _share_of_time(a: float, b: float) -> str:
+    """Time a against time b, in words: '1/40 of its training time' or '1.2 times its training time'."""
+    if a <= 0 or b <= 0:
+        return "an unmeasured share of its training time"
+    return f"1/{b / a:.0f} of its training time" if b / a >= 1.5 else f"{a / b:.1f} times its training time"
+
+
+def verdict(summary: Sequence[dict]) -> str:
+    """A plain-language sentence per n: frozen against the heaviest strategy run (full, else the most accurate)."""
+    sentences = []
+    by_n: dict = {}
+    for row in summary:
+        by_n.setdefault(row["n_per_class"], {})[row["strategy"]] = row
+    for n, rows in by_n.items():
+        best = max(rows.values(), key=lambda r: r["accuracy"])
+        examples = f"with {n} examples per class" if n != "all" else "with all the training data"
+        line = f"{examples.capitalize()}, {best['strategy']} is the most accurate ({best['accuracy']:.1%})"
+        frozen = rows.get("frozen")
+        peer = rows.get("full") or (best if best["strategy"] != "frozen" else None)
+        if frozen and peer:
+            share = frozen["accuracy"] / peer["accuracy"] if peer["accuracy"] else float("nan")
+            line += (
+                f"; frozen reaches {share:.0%} of {peer['strategy']}'s accuracy "
+                f"at {_share_of_time(frozen['fit_seconds'], peer['fit_seconds'])}"
+            )
+        sentences.append(line + ".")
+    return " ".join(sentences)

@@ -1,0 +1,178 @@
+"""The comparison report: plots (matplotlib), ``report.html`` (self-contained), ``report.md`` and ``results.json``."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+
+from .compare import summarize, verdict  # noqa: E402
+
+plt.rcParams.update({"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 11, "legend.fontsize": 10})
+
+
+def _x_of(row: dict) -> float:
+    return float(row["n_per_class"]) if row["n_per_class"] != "all" else row["train_size"] / max(1, row.get("classes", 1))
+
+
+def learning_curves(summary: Sequence[dict], classes: int):
+    figure, axis = plt.subplots(figsize=(7.5, 4.8))
+    for name in dict.fromkeys(r["strategy"] for r in summary):
+        rows = sorted((r for r in summary if r["strategy"] == name), key=lambda r: _x_of({**r, "classes": classes}))
+        x = np.array([_x_of({**r, "classes": classes}) for r in rows])
+        mean = np.array([r["accuracy"] for r in rows])
+        sd = np.array([r["accuracy_sd"] for r in rows])
+        axis.plot(x, mean, marker="o", label=name)
+        axis.fill_between(x, mean - sd, mean + sd, alpha=0.15)
+    axis.set_xscale("log", base=2)
+    axis.set_xlabel("training examples per class (log scale; 'all' at its mean)")
+    axis.set_ylabel("test accuracy (mean ± sd over seeds)")
+    axis.set_title("Learning curves")
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def accuracy_vs_time(summary: Sequence[dict]):
+    figure, axis = plt.subplots(figsize=(7.5, 4.8))
+    names = list(dict.fromkeys(r["strategy"] for r in summary))
+    for name in names:
+        rows = [r for r in summary if r["strategy"] == name]
+        axis.scatter([max(r["fit_seconds"], 1e-3) for r in rows], [r["accuracy"] for r in rows], s=60, label=name)
+        for r in rows:
+            axis.annotate(f"n={r['n_per_class']}", (max(r["fit_seconds"], 1e-3), r["accuracy"]), textcoords="offset points",
+                          xytext=(5, 4), fontsize=8)
+    axis.set_xscale("log")
+    axis.set_xlabel("training time, seconds (log scale)")
+    axis.set_ylabel("test accuracy")
+    axis.set_title("Accuracy against training time")
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def trainable_parameters(summary: Sequence[dict]):
+    per_strategy = {r["strategy"]: r["trainable_parameters"] for r in summary}
+    figure, axis = plt.subplots(figsize=(7.5, 0.6 * len(per_strategy) + 1.6))
+    names = list(per_strategy)
+    values = [max(per_strategy[n], 1) for n in names]
+    axis.barh(names, values, color="tab:blue")
+    for i, (name, value) in enumerate(zip(names, values)):
+        axis.text(value, i, f" {per_strategy[name]:,}", va="center", fontsize=9)
+    axis.set_xscale("log")
+    axis.set_xlabel("trainable parameters (log scale; 0 drawn as 1)")
+    axis.set_title("What each strategy trains")
+    axis.set_xlim(right=max(values) * 30)
+    figure.tight_layout()
+    return figure
+
+
+def confusion(runs: Sequence[dict], strategy: str, n) -> plt.Figure:
+    chosen = [r for r in runs if r["strategy"] == strategy and r["n_per_class"] == n]
+    labels = chosen[0]["labels"]
+    matrix = np.sum([np.array(r["confusion_matrix"]) for r in chosen], axis=0)
+    size = max(4.5, 0.7 * len(labels) + 2.5)
+    figure, axis = plt.subplots(figsize=(size, size * 0.85))
+    image = axis.imshow(matrix, cmap="Blues")
+    axis.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axis.set_yticks(range(len(labels)), labels)
+    for (i, j), value in np.ndenumerate(matrix):
+        axis.text(j, i, str(value), ha="center", va="center", color="white" if value > matrix.max() / 2 else "black")
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(f"Confusion matrix: {strategy}, n={n} (summed over {len(chosen)} seeds)", fontsize=11)
+    figure.colorbar(image, ax=axis, fraction=0.046)
+    figure.tight_layout()
+    return figure
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def best_cell(summary: Sequence[dict]) -> dict:
+    """The most accurate strategy at the largest n that was run."""
+    def size(row: dict) -> float:
+        return math.inf if row["n_per_class"] == "all" else float(row["n_per_class"])
+
+    largest = max(size(r) for r in summary)
+    return max((r for r in summary if size(r) == largest), key=lambda r: r["accuracy"])
+
+
+def table_rows(summary: Sequence[dict]) -> list[list[str]]:
+    return [
+        [r["strategy"], str(r["n_per_class"]), str(r["seeds"]), f"{r['accuracy']:.3f} ± {r['accuracy_sd']:.3f}",
+         f"{r['macro_f1']:.3f} ± {r['macro_f1_sd']:.3f}", f"{r['fit_seconds']:.2f}", f"{r['predict_seconds']:.2f}",
+         f"{r['trainable_parameters']:,}", f"{r['encoder_forward_passes']:.0f}", f"{r['encoder_backward_passes']:.0f}",
+         f"{r['peak_rss_mb']:.0f}"]
+        for r in summary
+    ]
+
+
+TERMINAL_COLUMNS = ("strategy", "n/class", "accuracy", "macro-F1", "fit s", "trainable params", "peak RSS MiB")
+HEADERS = ["strategy", "n/class", "seeds", "accuracy", "macro-F1", "fit s", "predict s", "trainable params",
+           "fwd passes", "bwd passes", "peak RSS MiB"]
+
+
+def write_report(out_dir: str | Path, runs: Sequence[dict], title: str = "headstart compare") -> dict:
+    """Write report.html, report.md, results.json and the PNGs; returns the summary and verdict."""
+    out_dir = Path(out_dir)
+    summary = summarize(runs)
+    classes = len(runs[0]["labels"])
+    best = best_cell(summary)
+    text = verdict(summary)
+    figures = {
+        "learning_curves": learning_curves(summary, classes),
+        "accuracy_vs_time": accuracy_vs_time(summary),
+        "trainable_parameters": trainable_parameters(summary),
+        "confusion_matrix": confusion(runs, best["strategy"], best["n_per_class"]),
+    }
+    images = {name: _png(figure) for name, figure in figures.items()}
+    for name, data in images.items():
+        (out_dir / f"{name}.png").write_bytes(data)
+    (out_dir / "results.json").write_text(json.dumps({"summary": summary, "verdict": text, "runs": list(runs)}, indent=2) + "\n")
+    rows = table_rows(summary)
+    markdown = [f"# {title}", "", text, "", "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    markdown += ["| " + " | ".join(row) + " |" for row in rows]
+    markdown += ["", *[f"![{name}]({name}.png)" for name in images], ""]
+    (out_dir / "report.md").write_text("\n".join(markdown))
+    table = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    pictures = "".join(
+        f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}"></figure>'
+        for name, data in images.items()
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
+.verdict {{ font-size: 1.15em; background: #eef5ff; border-left: 4px solid #3878c8; padding: .8em 1em; }}
+table {{ border-collapse: collapse; font-size: .9em; margin: 1em 0; }}
+td, th {{ border: 1px solid #ccc; padding: .3em .6em; text-align: right; }}
+td:first-child, th:first-child {{ text-align: left; }}
+figure {{ display: inline-block; margin: .5em; }} img {{ max-width: 100%; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p class="verdict">{html.escape(text)}</p>
+<table><tr>{"".join(f"<th>{h}</th>" for h in HEADERS)}</tr>{table}</table>
+{pictures}
+<p>Each run trains on a stratified sample (n per class, one sample per seed) and is tested on one fixed stratified
+split. Fit times are cold (no embedding cache). Raw runs: results.jsonl and results.json.</p>
+</body></html>
+"""
+    (out_dir / "report.html").write_text(page)
+    return {"summary": summary, "verdict": text}

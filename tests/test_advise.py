@@ -1,0 +1,56 @@
+import time
+
+import pytest
+
+import headstart
+from headstart.advise import _recommend, advise
+from headstart.cli import main
+
+from conftest import sentiment_data
+
+
+def measured_fit_seconds(strategy, texts, labels, **options):
+    model = headstart.build(strategy, cache=False, **options)
+    started = time.perf_counter()
+    model.fit(texts, labels)
+    return time.perf_counter() - started
+
+
+def test_frozen_is_advised_for_few_labels_and_its_estimate_is_within_2x(tiny_encoder):
+    texts, labels = sentiment_data(n_per_class=40)
+    advice = advise(texts, labels, encoder=tiny_encoder)
+    assert advice["recommendation"] == "frozen"
+    assert "40" in advice["reason"] and "frozen" in advice["reason"]
+    estimate = advice["estimated_fit_seconds"]["frozen"]
+    measured = min(measured_fit_seconds("frozen", texts, labels, encoder=tiny_encoder) for _ in range(2))
+    assert 0.5 <= estimate / measured <= 2.0, (estimate, measured)
+
+
+def test_lp_ft_is_advised_with_enough_data_and_budget_and_its_estimate_is_within_2x(tiny_encoder):
+    texts, labels = sentiment_data(n_per_class=70)
+    advice = advise(texts, labels, encoder=tiny_encoder, epochs=3)
+    assert advice["recommendation"] == "lp-ft"
+    estimate = advice["estimated_fit_seconds"]["lp-ft"]
+    measured = measured_fit_seconds("lp-ft", texts, labels, encoder=tiny_encoder, epochs=3)
+    assert 0.5 <= estimate / measured <= 2.0, (estimate, measured)
+
+
+def test_a_tight_budget_falls_back_to_cheaper_strategies():
+    estimates = {"zero-shot": 0.1, "tfidf": 2.0, "frozen": 10.0, "partial:2": 200.0, "lp-ft": 400.0, "full": 390.0}
+    assert _recommend(estimates, 1000, n=300, smallest=100, classes=3)[0] == "lp-ft"
+    strategy, reason = _recommend(estimates, 100, n=300, smallest=100, classes=3)
+    assert strategy == "frozen" and "over the 100 s budget" in reason
+    assert _recommend(estimates, 5, n=300, smallest=100, classes=3)[0] == "tfidf"
+    assert _recommend(estimates, 1000, n=30, smallest=10, classes=3)[0] == "frozen"
+
+
+def test_advise_command_prints_estimates_and_a_reason(tmp_path, tiny_encoder, capsys):
+    import pandas as pd
+
+    texts, labels = sentiment_data(n_per_class=20)
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["advise", str(tmp_path / "d.csv"), "--encoder", tiny_encoder])
+    assert exit_info.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert "recommended: frozen." in out and "lp-ft" in out and "full" in out

@@ -1,0 +1,145 @@
+import base64
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from headstart.cli import main
+from headstart.compare import RESULTS, parse_n_per_class, run_comparison, verdict
+from headstart.errors import HeadstartError, HeadstartWarning, OutputExistsError
+from headstart.report import write_report
+
+from conftest import sentiment_data
+
+
+@pytest.fixture
+def data():
+    return sentiment_data(n_per_class=30)
+
+
+def compare(tmp_path, data, tiny_encoder, **kwargs):
+    texts, labels = data
+    settings = dict(strategy_names=["frozen", "tfidf"], n_per_class=[4, 8], seeds=2, test_size=0.3,
+                    options={"encoder": tiny_encoder, "epochs": 2})
+    settings.update(kwargs)
+    return run_comparison(texts, labels, tmp_path / "cmp", **settings)
+
+
+def test_every_strategy_n_and_seed_runs_once_on_one_fixed_test_split(tmp_path, data, tiny_encoder):
+    runs = compare(tmp_path, data, tiny_encoder)
+    assert sorted((r["strategy"], r["n_per_class"], r["seed"]) for r in runs) == sorted(
+        (s, n, seed) for s in ("frozen", "tfidf") for n in (4, 8) for seed in (0, 1)
+    )
+    assert {r["test_size"] for r in runs} == {18}
+    assert {r["train_size"] for r in runs if r["n_per_class"] == 8} == {16}
+    for run in runs:
+        for key in ("accuracy", "macro_f1", "fit_seconds", "predict_seconds", "trainable_parameters", "peak_rss_mb",
+                    "encoder_forward_passes", "encoder_backward_passes"):
+            assert key in run
+    frozen = [r for r in runs if r["strategy"] == "frozen"]
+    assert all(r["encoder_forward_passes"] > 0 for r in frozen)  # fits are cold, so their times compare fairly
+
+
+def test_an_interrupted_comparison_resumes_without_redoing_runs(tmp_path, data, tiny_encoder):
+    compare(tmp_path, data, tiny_encoder, n_per_class=[4])
+    results = tmp_path / "cmp" / RESULTS
+    lines = results.read_text().splitlines()
+    results.write_text("\n".join(lines[:2]) + "\n" + lines[2][:25])  # two runs kept, a third cut off mid-write
+    seen = []
+    runs = compare(tmp_path, data, tiny_encoder, n_per_class=[4], on_run=lambda r, done, total: seen.append(done))
+    assert len(runs) == 4 and seen == [1, 2, 3, 4]
+    assert [json.loads(x)["seed"] for x in results.read_text().splitlines()[:2]] == [0, 0]
+
+
+def test_an_output_folder_of_another_comparison_is_refused(tmp_path, data, tiny_encoder):
+    compare(tmp_path, data, tiny_encoder, n_per_class=[4], seeds=1)
+    with pytest.raises(OutputExistsError, match="another comparison"):
+        compare(tmp_path, data, tiny_encoder, n_per_class=[4], seeds=1, test_size=0.5)
+    runs = compare(tmp_path, data, tiny_encoder, n_per_class=[4], seeds=1, test_size=0.5, force=True)
+    assert {r["test_size"] for r in runs} == {30}
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(OutputExistsError):
+        run_comparison(*data, other, ["tfidf"], [4], 1, 0.3, force=True)
+    assert (other / "keep.txt").read_text() == "mine"
+
+
+def test_n_per_class_beyond_a_class_uses_all_and_says_so(tmp_path, data, tiny_encoder):
+    with pytest.warns(HeadstartWarning, match="using all of their examples"):
+        runs = compare(tmp_path, data, tiny_encoder, strategy_names=["tfidf"], n_per_class=[500], seeds=1)
+    assert runs[0]["train_size"] == 42
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"seeds": 0}, "--seeds must be at least 1"),
+                                                 ({"strategy_names": ["frozen", "bogus"]}, "known: zero-shot")])
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path, data, tiny_encoder, kwargs, message):
+    with pytest.raises(HeadstartError, match=message):
+        compare(tmp_path, data, tiny_encoder, **kwargs)
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_parse_n_per_class():
+    assert parse_n_per_class("8, 32,all") == [8, 32, None]
+    with pytest.raises(HeadstartError, match="bad --n-per-class"):
+        parse_n_per_class("8,zero")
+
+
+def test_verdict_names_the_share_of_accuracy_and_of_time():
+    summary = [
+        {"strategy": "frozen", "n_per_class": 32, "accuracy": 0.776, "fit_seconds": 0.5},
+        {"strategy": "full", "n_per_class": 32, "accuracy": 0.8, "fit_seconds": 20.0},
+    ]
+    assert verdict(summary) == (
+        "With 32 examples per class, full is the most accurate (80.0%); "
+        "frozen reaches 97% of full's accuracy at 1/40 of its training time."
+    )
+
+
+def test_the_report_renders_in_a_real_browser_with_its_images(tmp_path, data, tiny_encoder):
+    runs = compare(tmp_path, data, tiny_encoder, strategy_names=["frozen", "tfidf", "full"])
+    result = write_report(tmp_path / "cmp", runs)
+    folder = tmp_path / "cmp"
+    for name in ("report.html", "report.md", "results.json", "learning_curves.png", "confusion_matrix.png"):
+        assert (folder / name).exists()
+    assert "frozen reaches" in result["verdict"]
+    page = (folder / "report.html").read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 4 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium is not installed; .ci/run installs it (apt-get install chromium)")
+    # The browser loads every embedded image; the script reports how many decoded with a real size.
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", """<script>
+window.onload = () => { const ok = [...document.images].filter(i => i.complete && i.naturalWidth > 100).length;
+document.title = 'images-ok:' + ok + '/' + document.images.length; };</script></body>"""))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chromium'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert "<title>images-ok:4/4</title>" in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1100,1800", probe.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.stat().st_size > 10_000
+
+
+def test_compare_command_prints_a_table_and_verdict(tmp_path, tiny_encoder, capsys):
+    import pandas as pd
+
+    texts, labels = sentiment_data(n_per_class=30)
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "d.csv", index=False)
+    argv = ["compare", str(tmp_path / "d.csv"), "--strategies", "frozen,tfidf", "--n-per-class", "4",
+            "--seeds", "1", "--encoder", tiny_encoder, "--out", str(tmp_path / "c")]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert "frozen" in out and "tfidf" in out and "most accurate" in out
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv[:-1], str(tmp_path / "c2"), "--seeds", "0"])
+    assert exit_info.value.code == 2
+    assert "error: --seeds must be at least 1" in capsys.readouterr().err

@@ -36,7 +36,7 @@ def test_compare_on_real_minilm_and_airline_tweets(tmp_path, airline):
     from headstart.report import write_report
 
     texts, y, test, rest = airline
-    subset = np.concatenate([test[:150], rest[:450]])
+    subset = sample_per_class(y, 200, seed=5)
     runs = run_comparison([texts[i] for i in subset], y[subset], tmp_path / "cmp", ["frozen", "tfidf"], [16], 1, 150)
     result = write_report(tmp_path / "cmp", runs)
     frozen = next(r for r in runs if r["strategy"] == "frozen")

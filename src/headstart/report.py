@@ -25,6 +25,16 @@ def _x_of(row: dict) -> float:
     return float(row["n_per_class"]) if row["n_per_class"] != "all" else row["train_size"] / max(1, row.get("classes", 1))
 
 
+def _finish(figure, axis, title: str, xlabel: str, ylabel: str):
+    axis.set_title(title)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
 def learning_curves(summary: Sequence[dict], classes: int):
     figure, axis = plt.subplots(figsize=(7.5, 4.8))
     for name in dict.fromkeys(r["strategy"] for r in summary):
@@ -35,13 +45,8 @@ def learning_curves(summary: Sequence[dict], classes: int):
         axis.plot(x, mean, marker="o", label=name)
         axis.fill_between(x, mean - sd, mean + sd, alpha=0.15)
     axis.set_xscale("log", base=2)
-    axis.set_xlabel("training examples per class (log scale; 'all' at its mean)")
-    axis.set_ylabel("test accuracy (mean ± sd over seeds)")
-    axis.set_title("Learning curves")
-    axis.grid(alpha=0.3)
-    axis.legend(loc="lower right")
-    figure.tight_layout()
-    return figure
+    return _finish(figure, axis, "Learning curves", "training examples per class (log scale; 'all' at its mean)",
+                   "test accuracy (mean ± sd over seeds)")
 
 
 def accuracy_vs_time(summary: Sequence[dict]):
@@ -54,13 +59,7 @@ def accuracy_vs_time(summary: Sequence[dict]):
             axis.annotate(f"n={r['n_per_class']}", (max(r["fit_seconds"], 1e-3), r["accuracy"]), textcoords="offset points",
                           xytext=(5, 4), fontsize=8)
     axis.set_xscale("log")
-    axis.set_xlabel("training time, seconds (log scale)")
-    axis.set_ylabel("test accuracy")
-    axis.set_title("Accuracy against training time")
-    axis.grid(alpha=0.3)
-    axis.legend(loc="lower right")
-    figure.tight_layout()
-    return figure
+    return _finish(figure, axis, "Accuracy against training time", "training time, seconds (log scale)", "test accuracy")
 
 
 def trainable_parameters(summary: Sequence[dict]):

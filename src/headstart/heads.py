@@ -160,11 +160,12 @@ def fit_mlp(
     if len(val):
         with torch.no_grad():
             pred = head(X[val]).argmax(dim=1).numpy()
-        info["validation"] = _scores(y[val], pred, "held-out split", len(val))
+        info["validation"] = validation_scores(y[val], pred, "held-out split", len(val))
     return head, info
 
 
-def _scores(y_true: np.ndarray, y_pred: np.ndarray, source: str, n: int) -> dict:
+def validation_scores(y_true: np.ndarray, y_pred: np.ndarray, source: str, n: int) -> dict:
+    """Accuracy and macro-F1 of predictions on data the model did not train on, and where that data came from."""
     return {
         "source": source,
         "examples": int(n),
@@ -198,7 +199,7 @@ def train_head(
         if oof is None:
             info["C_chosen_by"] = "default (a class has fewer than 2 examples, too few for CV)"
         else:
-            info["validation"] = _scores(y, oof, f"{min(5, int(np.bincount(y).min()))}-fold CV", len(y))
+            info["validation"] = validation_scores(y, oof, f"{min(5, int(np.bincount(y).min()))}-fold CV", len(y))
     info["C"] = float(C)
     head = fit_linear(X_t, torch.as_tensor(y), weights, float(C), n_classes)
     return head, info

@@ -24,7 +24,7 @@ from ..costs import count_parameters, peak_rss_mb
 from ..data import stratified_split
 from ..encoders import Encoder, check_feature_options, combine_layers, fingerprint_of, load_encoder, pool
 from ..errors import HeadstartError, ModelFormatError
-from ..heads import head_from_state, make_head, sample_weights, train_head
+from ..heads import head_from_state, make_head, sample_weights, train_head, validation_scores
 from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, restore_fitted
 
 
@@ -112,19 +112,20 @@ def train_end_to_end(
         encoder.model.eval()
         head.eval()
         with torch.inference_mode():
-            val_loss = sum(
-                float(F.cross_entropy(logits_of(watch[i : i + 64]), labels[watch[i : i + 64]], reduction="sum"))
-                for i in range(0, len(watch), 64)
-            ) / len(watch)
+            val_logits = torch.cat([logits_of(watch[i : i + 64]) for i in range(0, len(watch), 64)])
+        val_loss = float(F.cross_entropy(val_logits, labels[watch]))
         if val_loss < best["loss"] - 1e-4:
-            best = {"loss": val_loss, "epoch": epoch, "state": copy.deepcopy((encoder.model.state_dict(), head.state_dict()))}
+            state = copy.deepcopy((encoder.model.state_dict(), head.state_dict()))
+            best = {"loss": val_loss, "epoch": epoch, "state": state, "predicted": val_logits.argmax(dim=1).numpy()}
         elif epoch - best["epoch"] >= patience:
             break
     encoder.model.load_state_dict(best["state"][0])
     head.load_state_dict(best["state"][1])
     encoder.model.eval()
     head.eval()
-    return {"epochs_run": epoch, "best_epoch": best["epoch"], "best_validation_loss": best["loss"], "encoder_backward_passes": backward_passes}
+    source = "held-out split" if len(val) else "training data (too few examples to hold any out)"
+    validation = {**validation_scores(y[watch], best["predicted"], source, len(watch)), "loss": best["loss"]}
+    return {"epochs_run": epoch, "best_epoch": best["epoch"], "validation": validation, "encoder_backward_passes": backward_passes}
 
 
 class FineTunedClassifier(TextClassifier):

@@ -144,3 +144,16 @@ def test_no_module_unpickles_anything():
         text = file.read_text()
         for banned in ("torch.load(", "import pickle", "joblib", "pickle.load"):
             assert banned not in text, f"{file.name} uses {banned}"
+
+
+def test_auto_layers_are_chosen_by_cv_on_cached_vectors_and_survive_save(tiny_encoder, toy_data, tmp_path):
+    texts, labels = toy_data
+    model = FrozenEncoderClassifier(encoder=tiny_encoder, layers="auto").fit(texts, labels)
+    search = model.training_info_["layer_search"]
+    assert set(search) == {"[-1]", "[-2, -1]", "[1, 2]"}
+    assert search[str(list(model.layers_))] == max(search.values())
+    one_pass_per_batch = -(-len(set(texts)) // model.batch_size)
+    assert model.training_info_["encoder_forward_passes"] == one_pass_per_batch  # one encoding serves every candidate
+    loaded = headstart.load(model.save(tmp_path / "m"))
+    assert loaded.layers_ == model.layers_ and loaded.layers == "auto"
+    np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)

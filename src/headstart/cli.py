@@ -79,7 +79,9 @@ def say(message: str) -> None:
         err.print(message, highlight=False)
 
 
-def _layers(text: str) -> tuple[int, ...]:
+def _layers(text: str) -> tuple[int, ...] | str:
+    if text.strip() == "auto":
+        return "auto"
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
@@ -100,7 +102,7 @@ def _root(
 
 ENCODER = typer.Option(None, "--encoder", "-e", help="Hugging Face model folder or Hub id [default: packaged all-MiniLM-L6-v2].")
 POOLING = typer.Option("mean", "--pooling", help="mean, cls or max.")
-LAYERS = typer.Option("-1", "--layers", help="Comma-separated layers, e.g. -1 or -4,-3,-2,-1.")
+LAYERS = typer.Option("-1", "--layers", help="Comma-separated layers, e.g. -1 or -4,-3,-2,-1; or auto (chosen by CV).")
 COMBINE = typer.Option("concat", "--layer-combine", help="concat or mean of the chosen layers.")
 INSTRUCTION = typer.Option(None, "--instruction", help="A prefix prepended to every text before encoding.")
 MAX_LENGTH = typer.Option(256, "--max-length", help="Tokens per text; longer texts are truncated (and counted).")

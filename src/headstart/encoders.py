@@ -81,12 +81,23 @@ def combine_layers(per_layer: torch.Tensor, layers: Sequence[int], combine: str,
     return chosen.mean(dim=1) if combine == "mean" else chosen.flatten(1)
 
 
+def layer_candidates(num_layers: int) -> list[tuple[int, ...]]:
+    """The layer sets ``layers="auto"`` chooses from: the last layer, the last four, and every transformer layer.
+
+    Lower layers keep lexical and syntactic detail that the last layer of a sentence encoder averages away;
+    which mix serves a task is an empirical question, answered by cross-validation on cached vectors.
+    """
+    return list(dict.fromkeys([(-1,), tuple(range(-min(4, num_layers), 0)), tuple(range(1, num_layers + 1))]))
+
+
 def check_feature_options(pooling: str, layers: Sequence[int], combine: str, num_layers: int) -> None:
     """Raise EncoderError for a pooling, layer or combine choice this encoder cannot give."""
     if pooling not in POOLINGS:
         raise EncoderError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
     if combine not in LAYER_COMBINES:
         raise EncoderError(f"unknown layer combine {combine!r}; choose one of {', '.join(LAYER_COMBINES)}")
+    if isinstance(layers, str):
+        raise EncoderError(f"layers={layers!r} is only for the frozen strategy; give layers such as -1 or -4,-3,-2,-1")
     if not layers:
         raise EncoderError("no layers chosen; pass e.g. --layers -1 or --layers -4,-3,-2,-1")
     bad = [layer for layer in layers if not -(num_layers + 1) <= layer <= num_layers]

@@ -20,7 +20,7 @@ from . import artifacts
 from .cache import EmbeddingCache, encode_cached
 from .costs import count_parameters, peak_rss_mb
 from .data import check_labeled
-from .encoders import Encoder, check_feature_options, combine_layers, encoder_spec, load_encoder
+from .encoders import Encoder, check_feature_options, combine_layers, encoder_spec, layer_candidates, load_encoder
 from .errors import FingerprintMismatchError, ModelFormatError
 from .heads import head_from_state, train_head
 
@@ -90,7 +90,8 @@ class FrozenEncoderClassifier(TextClassifier):
         encoder: a Hugging Face model folder or Hub id; None is the packaged all-MiniLM-L6-v2.
         head: ``linear`` (logistic regression, C by CV) or ``mlp`` (one hidden layer, early stopping).
         pooling: ``mean`` (masked), ``cls`` or ``max``.
-        layers: which hidden layers to use; -1 is the last, 0 the embeddings.
+        layers: which hidden layers to use (-1 is the last, 0 the embeddings), or ``"auto"``: cross-validation on the
+            cached vectors chooses among the last layer, the last four and all of them (``layers_`` says which).
         layer_combine: ``concat`` or ``mean`` of the chosen layers.
         normalize: L2-normalise each layer's vector, so a text's length does not set its feature scale.
         instruction: a prefix prepended to every text before encoding.
@@ -106,7 +107,7 @@ class FrozenEncoderClassifier(TextClassifier):
         encoder: str | None = None,
         head: str = "linear",
         pooling: str = "mean",
-        layers: tuple[int, ...] = (-1,),
+        layers: tuple[int, ...] | str = (-1,),
         layer_combine: str = "concat",
         normalize: bool = True,
         instruction: str | None = None,
@@ -133,29 +134,40 @@ class FrozenEncoderClassifier(TextClassifier):
         self.cache = cache
         self.seed = seed
 
-    def _features(self, texts: list[str]) -> np.ndarray:
-        per_layer = encode_cached(
+    def _per_layer(self, texts: list[str]) -> torch.Tensor:
+        return torch.from_numpy(encode_cached(
             self.encoder_, texts, make_cache(self.cache), self.pooling, self.max_length, self.instruction, self.batch_size
-        )
-        return combine_layers(torch.from_numpy(per_layer), self.layers, self.layer_combine, self.normalize).numpy()
+        ))
+
+    def _features(self, per_layer: torch.Tensor, layers: tuple[int, ...]) -> np.ndarray:
+        return combine_layers(per_layer, layers, self.layer_combine, self.normalize).numpy()
+
+    def _train_head(self, features: np.ndarray, codes: np.ndarray):
+        return train_head(features, codes, len(self.classes_), self.head, self.C, self.class_weight, self.validation_fraction, self.seed)
 
     def fit(self, X, y) -> FrozenEncoderClassifier:
         """Encode the texts (through the cache), then train only the head."""
         start = time.perf_counter()
         texts, codes = self._set_labels(X, y)
         self.encoder_ = load_encoder(self.encoder)
-        check_feature_options(self.pooling, self.layers, self.layer_combine, self.encoder_.num_layers)
+        candidates = layer_candidates(self.encoder_.num_layers) if self.layers == "auto" else [tuple(self.layers)]
+        for layers in candidates:
+            check_feature_options(self.pooling, layers, self.layer_combine, self.encoder_.num_layers)
         loaded = time.perf_counter()
         fingerprint_before = self.encoder_.fingerprint()
         passes_before = self.encoder_.forward_passes
-        features = self._features(texts)
+        per_layer = self._per_layer(texts)
         encoded = time.perf_counter()
-        self.head_, head_info = train_head(
-            features, codes, len(self.classes_), self.head, self.C, self.class_weight, self.validation_fraction, self.seed
-        )
+        fits = {layers: self._train_head(self._features(per_layer, layers), codes) for layers in candidates}
+        # Several candidates: the best validation accuracy wins; ties go to the earlier, smaller feature set.
+        self.layers_ = max(candidates, key=lambda c: (fits[c][1].get("validation") or {}).get("accuracy", 0.0) - 1e-9 * candidates.index(c))
+        self.head_, head_info = fits[self.layers_]
         done = time.perf_counter()
         self.training_info_ = {
             **head_info,
+            "layers": list(self.layers_),
+            "layer_search": {str(list(c)): (fits[c][1].get("validation") or {}).get("accuracy") for c in candidates}
+            if len(candidates) > 1 else None,
             "encoder_forward_passes": self.encoder_.forward_passes - passes_before,
             "encoder_backward_passes": 0,
             "trainable_parameters": count_parameters(self.head_),
@@ -170,7 +182,7 @@ class FrozenEncoderClassifier(TextClassifier):
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self, "head_")
-        features = torch.as_tensor(self._features([str(t) for t in X]))
+        features = torch.as_tensor(self._features(self._per_layer([str(t) for t in X]), self.layers_))
         with torch.no_grad():
             return torch.softmax(self.head_(features), dim=1).numpy()
 
@@ -187,12 +199,18 @@ class FrozenEncoderClassifier(TextClassifier):
         config = artifacts.read_config(path)
         if config.get("strategy") != cls.strategy:
             raise ModelFormatError(f"{path} holds a {config.get('strategy')!r} model; load it with headstart.load()")
-        model = cls(**{**config["params"], "layers": tuple(config["params"]["layers"])})
+        model = cls(**params_from_config(config))
         model.encoder_ = load_encoder(config["encoder"]["spec"])
         check_fingerprint(model.encoder_, config["encoder"], path)
         restore_fitted(model, config)
+        model.layers_ = tuple(config["training"]["layers"])
         model.head_ = head_from_state(artifacts.read_tensors(path, "head"))
         return model
+
+
+def params_from_config(config: dict) -> dict:
+    """The estimator's parameters as saved, with JSON lists turned back into tuples."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()}
 
 
 def encoder_record(encoder: Encoder) -> dict:

@@ -25,7 +25,7 @@ from ..data import stratified_split
 from ..encoders import Encoder, check_feature_options, combine_layers, fingerprint_of, load_encoder, pool
 from ..errors import HeadstartError, ModelFormatError
 from ..heads import head_from_state, make_head, sample_weights, train_head, validation_scores
-from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, restore_fitted
+from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, params_from_config, restore_fitted
 
 
 def parse_strategy(strategy: str) -> tuple[str, int | None]:
@@ -248,7 +248,7 @@ class FineTunedClassifier(TextClassifier):
         config = artifacts.read_config(path)
         if not (Path(path) / "encoder" / "config.json").is_file():
             raise ModelFormatError(f"{path}/encoder is missing; the model folder is incomplete, retrain it")
-        model = cls(**{**config["params"], "layers": tuple(config["params"]["layers"])})
+        model = cls(**params_from_config(config))
         model.encoder_ = Encoder.load(str(Path(path) / "encoder"))
         check_fingerprint(model.encoder_, config["encoder"], path)
         restore_fitted(model, config)

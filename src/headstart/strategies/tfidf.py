@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import artifacts
 from ..costs import peak_rss_mb
-from ..model import TextClassifier, restore_fitted
+from ..model import TextClassifier, params_from_config, restore_fitted
 
 VECTORIZERS = {
     "word": {"analyzer": "word", "ngram_range": (1, 2), "sublinear_tf": True, "min_df": 1, "lowercase": True},
@@ -81,7 +81,7 @@ class TfidfClassifier(TextClassifier):
     @classmethod
     def load(cls, path: str | Path) -> TfidfClassifier:
         config = artifacts.read_config(path)
-        model = cls(**config["params"])
+        model = cls(**params_from_config(config))
         restore_fitted(model, config)
         saved = json.loads((Path(path) / "tfidf.json").read_text())
         model.vectorizers_ = {}

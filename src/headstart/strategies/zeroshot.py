@@ -16,7 +16,7 @@ from ..cache import encode_cached
 from ..costs import peak_rss_mb
 from ..encoders import check_feature_options, combine_layers, load_encoder
 from ..errors import HeadstartError
-from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, restore_fitted
+from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, params_from_config, restore_fitted
 
 TEMPERATURE = 20.0  # turns cosine similarities into soft probabilities; the argmax does not depend on it
 
@@ -90,7 +90,7 @@ class ZeroShotClassifier(TextClassifier):
     @classmethod
     def load(cls, path: str | Path) -> ZeroShotClassifier:
         config = artifacts.read_config(path)
-        model = cls(**{**config["params"], "layers": tuple(config["params"]["layers"])})
+        model = cls(**params_from_config(config))
         model.encoder_ = load_encoder(config["encoder"]["spec"])
         check_fingerprint(model.encoder_, config["encoder"], path)
         restore_fitted(model, config)

@@ -1,0 +1,166 @@
+"""The benchmark suite: headstart against the tools users would pick instead, on the same weights and data.
+
+    python benchmarks/run.py            # the full suite (about 2 hours on 2 cores)
+    python benchmarks/run.py --quick    # airline, n=8, 2 seeds, fewer methods (a few minutes)
+
+Protocol (MTEB/SetFit style): per dataset one fixed stratified test split (at most 2,000 examples, at most half the
+data), and training sets of n examples per class drawn from the rest, one per seed. Results are appended to
+``benchmarks/results/<dataset>.jsonl`` run by run; a rerun skips the runs already there. ``report.py`` turns them
+into BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+sys.path.insert(0, str(Path(__file__).parent))
+import methods  # noqa: E402  (benchmarks/ is not a package)
+
+from headstart.costs import PeakMemory  # noqa: E402
+from headstart.data import sample_per_class  # noqa: E402
+from headstart.datasets import DATASETS, load_dataset  # noqa: E402
+from headstart.encoders import resolve_encoder  # noqa: E402
+from headstart.metrics import evaluate  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+TEST_CAP = 2000
+SPLIT_SEED = 0
+
+# (method, encoder, n per class, seeds): 5 seeds for the cheap methods, 3 for those that train θ; SetFit at n = 8, 32.
+FULL_PLAN = [
+    ("tfidf", "minilm", (8, 32, 128), 5),
+    ("st_lr", "minilm", (8, 32, 128), 5),
+    ("hs_frozen", "minilm", (8, 32, 128), 5),
+    ("hs_frozen_auto", "minilm", (8, 32, 128), 5),
+    ("setfit", "minilm", (8, 32), 3),
+    ("hf_full", "minilm", (8, 32, 128), 3),
+    ("hs_lpft", "minilm", (8, 32, 128), 3),
+    ("hs_full", "minilm", (8, 32, 128), 3),
+    ("hs_frozen_auto", "mpnet", (8, 64), 5),
+]
+QUICK_PLAN = [
+    ("tfidf", "minilm", (8,), 2),
+    ("st_lr", "minilm", (8,), 2),
+    ("hs_frozen", "minilm", (8,), 2),
+    ("hs_frozen_auto", "minilm", (8,), 2),
+    ("hs_full", "minilm", (8,), 2),
+]
+
+
+def encoder_dirs() -> dict[str, Path]:
+    dirs = {"minilm": Path(resolve_encoder(None)[1])}
+    try:
+        from mpnet import mpnet_dir
+
+        dirs["mpnet"] = mpnet_dir()
+    except FileNotFoundError:
+        pass
+    return dirs
+
+
+def split(labels: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    y = np.asarray(labels)
+    size = min(TEST_CAP, len(y) // 2)
+    pool, test = train_test_split(np.arange(len(y)), test_size=size, stratify=y, random_state=SPLIT_SEED)
+    return y, np.sort(pool), np.sort(test)
+
+
+def done_runs(path: Path) -> set[tuple]:
+    if not path.exists():
+        return set()
+    keys = set()
+    for line in path.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        keys.add((r["method"], r["encoder"], r["n_per_class"], r["seed"]))
+    return keys
+
+
+def run_suite(data: dict[str, tuple[list[str], list[str]]], plan, out_dir: Path, encoders: dict[str, Path], log=print) -> None:
+    """Run every (method, encoder, n, seed) of the plan on every dataset; append each result as one JSON line."""
+    methods.count_forward_passes()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    splits = {name: split(labels) for name, (_, labels) in data.items()}
+    # Smallest n first, across every dataset: a suite cut short still covers the few-shot cells everywhere.
+    for n in sorted({n for _, _, sizes, _ in plan for n in sizes}):
+        for name, (texts, _) in data.items():
+            y, pool, test = splits[name]
+            path = out_dir / f"{name}.jsonl"
+            done = done_runs(path)
+            for method, encoder, sizes, seeds in plan:
+                if n not in sizes:
+                    continue
+                if encoder not in encoders:
+                    log(f"skip {method} on {encoder}: encoder not installed (see benchmarks/requirements-mpnet.txt)")
+                    continue
+                for seed in range(seeds):
+                    if (method, encoder, n, seed) not in done:
+                        record = run_one(method, encoder, encoders[encoder], texts, y, pool, test, n, seed, name)
+                        with open(path, "a") as file:
+                            file.write(json.dumps(record) + "\n")
+                        log(f"{name:8} {method:15} {encoder:6} n={n:<4} seed={seed} acc={record['accuracy']:.3f} "
+                            f"fit={record['fit_seconds']:.1f}s predict={record['predict_seconds']:.1f}s")
+
+
+def run_one(method: str, encoder: str, encoder_dir: Path, texts: list[str], y: np.ndarray, pool: np.ndarray,
+            test: np.ndarray, n: int, seed: int, dataset: str) -> dict:
+    train = sample_per_class(y, n, seed, pool=pool)
+    passes = methods.forward_passes()
+    with warnings.catch_warnings(), PeakMemory() as memory:
+        warnings.simplefilter("ignore")
+        predicted, info = methods.METHODS[method](
+            [texts[i] for i in train], [str(v) for v in y[train]], [texts[i] for i in test], seed, encoder_dir
+        )
+    report = evaluate(y[test], predicted)
+    return {
+        "dataset": dataset, "method": method, "encoder": encoder, "n_per_class": n, "seed": seed,
+        "train_size": len(train), "test_size": len(test), "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
+        **info, "encoder_forward_passes": methods.forward_passes() - passes, "peak_rss_mb": memory.peak_mb,
+    }
+
+
+def environment() -> dict:
+    import importlib.metadata as metadata
+
+    versions = {}
+    for package in ("headstart", "torch", "transformers", "scikit-learn", "sentence-transformers", "setfit"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return {"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(), "torch_threads": __import__("torch").get_num_threads(),
+            "python": platform.python_version(), "machine": platform.machine(), **versions}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="airline, n=8, 2 seeds, fewer methods")
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--methods", default=None, help="only these methods (comma-separated)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    plan = QUICK_PLAN if args.quick else FULL_PLAN
+    if args.methods:
+        chosen = set(args.methods.split(","))
+        plan = [step for step in plan if step[0] in chosen]
+    names = ["airline"] if args.quick else args.datasets.split(",")
+    out = args.out / "quick" if args.quick else args.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "environment.json").write_text(json.dumps({**environment(), "command": " ".join(sys.argv)}, indent=2) + "\n")
+    run_suite({name: load_dataset(name) for name in names}, plan, out, encoder_dirs())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Encoder throughput: headstart's encoding against sentence-transformers ``encode`` on the same 2,000 texts.
+
+Same weights, thread count, batch size and max length; runs interleaved; best and median of each. Achieved GFLOP/s
+(useful FLOPs over real tokens, padding excluded) is reported as a fraction of a ``torch.mm`` 2048² fp32 peak
+measured in the same run.
+
+    python benchmarks/throughput.py [--repeats 3] [--dataset airline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from headstart import load_encoder
+from headstart.datasets import load_dataset
+
+BATCH, MAX_LENGTH, TEXTS = 32, 256, 2000
+OUT = Path(__file__).parent / "results" / "throughput.json"
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = min(_seconds(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _seconds(action) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def useful_gflop(encoder, texts: list[str]) -> float:
+    """FLOPs of the transformer layers over each text's real tokens: 24·T·H² + 4·T²·H per layer."""
+    hidden, layers = encoder.hidden_size, encoder.num_layers
+    lengths = [len(ids) for ids in encoder.tokenize(texts, MAX_LENGTH, padding=False)["input_ids"]]
+    return sum(layers * (24 * t * hidden**2 + 4 * t**2 * hidden) for t in lengths) / 1e9
+
+
+def main() -> None:
+    from sentence_transformers import SentenceTransformer
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dataset", default="airline")
+    args = parser.parse_args()
+    texts = load_dataset(args.dataset)[0][:TEXTS]
+    ours = load_encoder(None)
+    peer = SentenceTransformer(ours.source, device="cpu")
+    peer.max_seq_length = MAX_LENGTH
+    runners = {
+        "headstart": lambda: ours.encode(texts, "mean", MAX_LENGTH, None, BATCH),
+        "sentence-transformers": lambda: peer.encode(texts, batch_size=BATCH, show_progress_bar=False),
+    }
+    for run in runners.values():  # warm-up
+        run()
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(args.repeats):
+        for name, run in runners.items():  # interleaved, so drift hits both alike
+            times[name].append(_seconds(run))
+    peak = matmul_peak_gflops()
+    work = useful_gflop(ours, texts)
+    result = {
+        "texts": len(texts), "dataset": args.dataset, "batch_size": BATCH, "max_length": MAX_LENGTH,
+        "torch_threads": torch.get_num_threads(), "repeats": args.repeats, "seconds": times,
+        "texts_per_second_best": {k: len(texts) / min(v) for k, v in times.items()},
+        "ratio_best": min(times["sentence-transformers"]) / min(times["headstart"]),
+        "ratio_median": statistics.median(times["sentence-transformers"]) / statistics.median(times["headstart"]),
+        "matmul_peak_gflops": peak, "useful_gflop": work,
+        "achieved_gflops_best": {k: work / min(v) for k, v in times.items()},
+    }
+    result["markdown"] = [
+        "## Encoder throughput", "",
+        f"{len(texts)} {args.dataset} texts, batch {BATCH}, max_length {MAX_LENGTH}, {result['torch_threads']} torch threads, "
+        f"{args.repeats} interleaved runs each (`python benchmarks/throughput.py`).", "",
+        "| encoder | best texts/s | median s | achieved GFLOP/s (best) | share of matmul peak |", "|---|---|---|---|---|",
+        *[f"| {k} | {result['texts_per_second_best'][k]:.0f} | {statistics.median(v):.2f} | {result['achieved_gflops_best'][k]:.1f} | "
+          f"{result['achieved_gflops_best'][k] / peak:.0%} |" for k, v in times.items()],
+        "",
+        f"headstart / sentence-transformers speed: **{result['ratio_best']:.2f}x** best, {result['ratio_median']:.2f}x median "
+        f"(target ≥ 1.5x: {'met' if result['ratio_best'] >= 1.5 else 'not met'}). fp32 `torch.mm` 2048² peak: {peak:.0f} GFLOP/s.",
+    ]
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print("\n".join(result["markdown"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""A tiny run of the benchmark runner, so the suite keeps working (the real suite is not part of the tests)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import run  # noqa: E402
+
+from conftest import sentiment_data  # noqa: E402
+
+
+def test_the_runner_appends_one_result_per_cell_and_resumes(tmp_path, tiny_encoder):
+    data = {"toy": sentiment_data(n_per_class=30)}
+    plan = [("tfidf", "tiny", (4, 8), 2), ("hs_frozen_auto", "tiny", (4,), 1), ("hs_full", "tiny", (4,), 1)]
+    run.run_suite(data, plan, tmp_path, {"tiny": Path(tiny_encoder)}, log=lambda _: None)
+    records = [json.loads(line) for line in (tmp_path / "toy.jsonl").read_text().splitlines()]
+    assert sorted((r["method"], r["n_per_class"], r["seed"]) for r in records) == [
+        ("hs_frozen_auto", 4, 0), ("hs_full", 4, 0), ("tfidf", 4, 0), ("tfidf", 4, 1), ("tfidf", 8, 0), ("tfidf", 8, 1)]
+    frozen = next(r for r in records if r["method"] == "hs_frozen_auto")
+    assert frozen["encoder_forward_passes"] > 0 and frozen["test_size"] == 30
+    for key in ("accuracy", "macro_f1", "fit_seconds", "predict_seconds", "peak_rss_mb", "trainable_parameters"):
+        assert key in frozen
+    run.run_suite(data, plan, tmp_path, {"tiny": Path(tiny_encoder)}, log=lambda _: None)
+    assert len((tmp_path / "toy.jsonl").read_text().splitlines()) == 6
+
+
+def test_the_report_turns_results_into_benchmarks_md(tmp_path, tiny_encoder):
+    data = {"toy": sentiment_data(n_per_class=30)}
+    run.run_suite(data, [("tfidf", "tiny", (4, 8), 2), ("hs_frozen_auto", "tiny", (4, 8), 2)], tmp_path,
+                  {"tiny": Path(tiny_encoder)}, log=lambda _: None)
+    out = tmp_path / "BENCHMARKS.md"
+    subprocess.run([sys.executable, str(BENCHMARKS / "report.py"), "--results", str(tmp_path), "--out", str(out)], check=True)
+    text = out.read_text()
+    assert "## toy" in text and "hs_frozen_auto" in text and (tmp_path / "learning_curves.png").exists()

@@ -75,3 +75,17 @@ def test_missing_encoder_path_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(EncoderError, match="no config.json"):
         Encoder.load(str(tmp_path / "empty"))
+
+
+def test_bf16_encoding_stays_close_to_fp32_and_has_its_own_cache_key(tiny_encoder):
+    from headstart.cache import feature_namespace
+
+    encoder = load_encoder(tiny_encoder)
+    exact = encoder.encode(["good flight", "bad seat today"])
+    fast = encoder.encode(["good flight", "bad seat today"], precision="bf16")
+    assert fast.dtype == np.float32
+    cosine = (exact * fast).sum(-1) / np.linalg.norm(exact, axis=-1) / np.linalg.norm(fast, axis=-1)
+    assert cosine.min() > 0.99
+    assert feature_namespace(encoder, "mean", 256, None, "bf16") != feature_namespace(encoder, "mean", 256, None)
+    with pytest.raises(EncoderError, match="unknown precision"):
+        encoder.encode(["x"], precision="fp8")

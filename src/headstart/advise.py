@@ -49,7 +49,8 @@ def advise(
     n, classes = len(y), int(y.max()) + 1
     smallest = int(np.bincount(y).min())
     rng = np.random.default_rng(seed)
-    sample = [data.texts[i] for i in rng.choice(n, size=min(SAMPLE, n), replace=False)]
+    picked = rng.choice(n, size=min(SAMPLE, n), replace=False)
+    sample = [data.texts[i] for i in picked]
 
     load_seconds = _timed(lambda: load_encoder(encoder))
     model = load_encoder(encoder)
@@ -64,8 +65,7 @@ def advise(
 
     features = combine_layers(torch.from_numpy(model.encode(sample, max_length=max_length)), (-1,), "concat", True).numpy()
     rows = min(n, STAND_IN_CAP)
-    stand_in = features[rng.integers(0, len(features), rows)] + rng.normal(0, 0.05, (rows, features.shape[1])).astype(np.float32)
-    head_seconds = _timed(lambda: train_head(stand_in, y[:rows], classes, "linear", seed=seed)) * n / rows
+    head_seconds = _timed(lambda: train_head(_stand_ins(features, y[picked], y[:rows], rng), y[:rows], classes, "linear", seed=seed)) * n / rows
 
     train_step_per_text = _measure_train_step(model, sample[:batch_size], classes, max_length)
     tfidf_rows = min(n, STAND_IN_CAP)
@@ -100,6 +100,17 @@ def advise(
         "recommendation": strategy,
         "reason": reason,
     }
+
+
+def _stand_ins(features: np.ndarray, feature_labels: np.ndarray, labels: np.ndarray, rng) -> np.ndarray:
+    """Features for ``labels``: each row a sampled text's vector of the same class (any class if none was sampled),
+    plus noise at a tenth of the features' spread, so the head's CV meets data shaped like the real thing."""
+    rows = []
+    for label in labels:
+        same = np.flatnonzero(feature_labels == label)
+        rows.append(rng.choice(same) if len(same) else rng.integers(len(features)))
+    noise = rng.normal(0, 0.1 * float(features.std()), (len(labels), features.shape[1]))
+    return (features[rows] + noise).astype(np.float32)
 
 
 def _measure_train_step(model, texts: list[str], classes: int, max_length: int) -> float:

@@ -161,9 +161,11 @@ class EmbeddingCache:
                 self._conn = None
 
 
-def feature_namespace(encoder: Encoder, pooling: str, max_length: int, instruction: str | None) -> str:
+def feature_namespace(encoder: Encoder, pooling: str, max_length: int, instruction: str | None, precision: str = "fp32") -> str:
     config = {"fingerprint": encoder.fingerprint(), "pooling": pooling, "max_length": min(max_length, encoder.max_positions),
               "instruction": instruction or ""}
+    if precision != "fp32":  # fp32 keys stay as they were before precision was an option
+        config["precision"] = precision
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -175,16 +177,17 @@ def encode_cached(
     max_length: int = 256,
     instruction: str | None = None,
     batch_size: int = 32,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """``encoder.encode`` through the cache: only texts never seen with this encoder and config are encoded."""
     if cache is None:
-        return encoder.encode(texts, pooling, max_length, instruction, batch_size)
-    namespace = feature_namespace(encoder, pooling, max_length, instruction)
+        return encoder.encode(texts, pooling, max_length, instruction, batch_size, precision)
+    namespace = feature_namespace(encoder, pooling, max_length, instruction, precision)
     shas = [text_sha(t) for t in texts]
     found = cache.get_many(namespace, shas)
     missing = list(dict.fromkeys(t for t, s in zip(texts, shas) if s not in found))
     if missing:
-        fresh = encoder.encode(missing, pooling, max_length, instruction, batch_size)
+        fresh = encoder.encode(missing, pooling, max_length, instruction, batch_size, precision)
         new = {text_sha(t): v for t, v in zip(missing, fresh)}
         cache.put_many(namespace, new)
         found.update(new)

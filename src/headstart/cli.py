@@ -106,6 +106,7 @@ LAYERS = typer.Option("-1", "--layers", help="Comma-separated layers, e.g. -1 or
 COMBINE = typer.Option("concat", "--layer-combine", help="concat or mean of the chosen layers.")
 INSTRUCTION = typer.Option(None, "--instruction", help="A prefix prepended to every text before encoding.")
 MAX_LENGTH = typer.Option(256, "--max-length", help="Tokens per text; longer texts are truncated (and counted).")
+PRECISION = typer.Option("fp32", "--precision", help="fp32, or bf16 for about 2x faster encoding on CPUs with native bfloat16.")
 NO_CACHE = typer.Option(False, "--no-cache", help="Encode afresh; do not read or write the embedding cache.")
 TEXT_COL = typer.Option(None, "--text-col", help="The text column [default: detected].")
 LABEL_COL = typer.Option(None, "--label-col", help="The label column [default: detected].")
@@ -127,6 +128,7 @@ def train(
     layer_combine: str = COMBINE,
     instruction: Optional[str] = INSTRUCTION,
     max_length: int = MAX_LENGTH,
+    precision: str = PRECISION,
     head: str = typer.Option("linear", "--head", help="linear (logistic regression, C by CV) or mlp."),
     C: Optional[float] = typer.Option(None, "--C", help="Inverse L2 strength of the linear head [default: chosen by CV]."),
     class_weight: Optional[str] = typer.Option(None, "--class-weight", help="balanced, to weight classes by inverse frequency."),
@@ -147,7 +149,7 @@ def train(
     check_output_folder(out_dir, force)
     options = dict(
         encoder=encoder, pooling=pooling, layers=_layers(layers), layer_combine=layer_combine, instruction=instruction,
-        max_length=max_length, head=head, C=C, class_weight=class_weight, seed=seed, cache=not no_cache,
+        max_length=max_length, precision=precision, head=head, C=C, class_weight=class_weight, seed=seed, cache=not no_cache,
         label_descriptions=_read_descriptions(label_descriptions) if label_descriptions else None,
     )
     if validation_fraction is not None:
@@ -302,6 +304,7 @@ def embed(
     normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="L2-normalise each layer's vector."),
     instruction: Optional[str] = INSTRUCTION,
     max_length: int = MAX_LENGTH,
+    precision: str = PRECISION,
     no_cache: bool = NO_CACHE,
     encoding: str = ENCODING,
     force: bool = FORCE,
@@ -322,7 +325,7 @@ def embed(
         texts = read_texts(data, text_col, encoding)
         model = load_encoder(encoder)
         check_feature_options(pooling, chosen, layer_combine, model.num_layers)
-        per_layer = encode_cached(model, texts, make_cache(not no_cache), pooling, max_length, instruction)
+        per_layer = encode_cached(model, texts, make_cache(not no_cache), pooling, max_length, instruction, precision=precision)
         features = combine_layers(torch.from_numpy(per_layer), chosen, layer_combine, normalize).numpy()
     if out_file.suffix.lower() == ".npy":
         _write_atomic(out_file, lambda p: np.save(open(p, "wb"), features))

@@ -23,6 +23,7 @@ from .errors import EncoderError, HeadstartWarning
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 POOLINGS = ("mean", "cls", "max")
+PRECISIONS = ("fp32", "bf16")
 LAYER_COMBINES = ("concat", "mean")
 _DEFAULT_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -187,12 +188,16 @@ class Encoder:
         max_length: int = 256,
         instruction: str | None = None,
         batch_size: int = 32,
+        precision: str = "fp32",
     ) -> np.ndarray:
         """Pooled vectors of every layer, shape (texts, layers + 1, hidden), float32.
 
         Identical texts are encoded once; texts are sorted by token length and padded per batch only
-        as far as the longest in it.
+        as far as the longest in it. ``precision="bf16"`` runs the matmuls in bfloat16 (autocast): about twice as
+        fast on CPUs with native bf16 (AVX512-BF16, AMX), much slower on others; vectors stay float32.
         """
+        if precision not in PRECISIONS:
+            raise EncoderError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         unique = list(dict.fromkeys(texts))
         out = np.zeros((len(unique), self.num_layers + 1, self.hidden_size), dtype=np.float32)
         if unique:
@@ -203,7 +208,7 @@ class Encoder:
             order = np.argsort([len(x) for x in ids], kind="stable")[::-1]
             advance = progress.task(f"encoding with {self.name}", len(unique))
             self.model.eval()
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
                 for start in range(0, len(order), batch_size):
                     rows = order[start : start + batch_size]
                     batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).parent
-ORDER = ["tfidf", "st_lr", "setfit", "hf_full", "hs_frozen", "hs_frozen_auto", "hs_lpft", "hs_full"]
+ORDER = ["tfidf", "st_lr", "setfit", "hf_full", "hs_frozen", "hs_frozen_auto", "hs_frozen_auto_bf16", "hs_lpft", "hs_full"]
 
 
 def load_runs(folder: Path) -> list[dict]:
@@ -96,6 +96,11 @@ def targets(table: dict, datasets: list[str]) -> list[str]:
         if None not in (a, lo, hi) and hi > lo:
             closed = (a - lo) / (hi - lo)
             lines.append(f"- n={n}: frozen (auto) closes {closed:.0%} of the gap from st_lr to hs_full (target ≥ 50%): {verdict(closed >= 0.5)}")
+    bf16 = [table[(d, "hs_frozen_auto_bf16", n)]["acc"] - table[(d, ours, n)]["acc"]
+            for d in datasets for n in sizes if (d, "hs_frozen_auto_bf16", n) in table and (d, ours, n) in table]
+    if bf16:
+        worst = 100 * max(abs(v) for v in bf16)
+        lines.append(f"- bf16 encoding vs fp32 (frozen auto), largest difference in any cell: {worst:.1f} pt (allowed 0.5 pt): {verdict(worst <= 0.5)}")
     for peer, ratio in (("hs_full", 10), ("hf_full", 10), ("setfit", 50)):
         shares = [table[(d, ours, n)]["fit_seconds"] / table[(d, peer, n)]["fit_seconds"]
                   for d in datasets for n in sizes if (d, ours, n) in table and (d, peer, n) in table]

@@ -57,6 +57,7 @@ def main() -> None:
     peer.max_seq_length = MAX_LENGTH
     runners = {
         "headstart": lambda: ours.encode(texts, "mean", MAX_LENGTH, None, BATCH),
+        "headstart bf16": lambda: ours.encode(texts, "mean", MAX_LENGTH, None, BATCH, "bf16"),
         "sentence-transformers": lambda: peer.encode(texts, batch_size=BATCH, show_progress_bar=False),
     }
     for run in runners.values():  # warm-up
@@ -71,8 +72,8 @@ def main() -> None:
         "texts": len(texts), "dataset": args.dataset, "batch_size": BATCH, "max_length": MAX_LENGTH,
         "torch_threads": torch.get_num_threads(), "repeats": args.repeats, "seconds": times,
         "texts_per_second_best": {k: len(texts) / min(v) for k, v in times.items()},
-        "ratio_best": min(times["sentence-transformers"]) / min(times["headstart"]),
-        "ratio_median": statistics.median(times["sentence-transformers"]) / statistics.median(times["headstart"]),
+        "ratio_best": {k: min(times["sentence-transformers"]) / min(times[k]) for k in ("headstart", "headstart bf16")},
+        "ratio_median": {k: statistics.median(times["sentence-transformers"]) / statistics.median(times[k]) for k in ("headstart", "headstart bf16")},
         "matmul_peak_gflops": peak, "useful_gflop": work,
         "achieved_gflops_best": {k: work / min(v) for k, v in times.items()},
     }
@@ -84,8 +85,11 @@ def main() -> None:
         *[f"| {k} | {result['texts_per_second_best'][k]:.0f} | {statistics.median(v):.2f} | {result['achieved_gflops_best'][k]:.1f} | "
           f"{result['achieved_gflops_best'][k] / peak:.0%} |" for k, v in times.items()],
         "",
-        f"headstart / sentence-transformers speed: **{result['ratio_best']:.2f}x** best, {result['ratio_median']:.2f}x median "
-        f"(target ≥ 1.5x: {'met' if result['ratio_best'] >= 1.5 else 'not met'}). fp32 `torch.mm` 2048² peak: {peak:.0f} GFLOP/s.",
+        *[f"- {k} / sentence-transformers speed: **{result['ratio_best'][k]:.2f}x** best, {result['ratio_median'][k]:.2f}x median "
+          f"(target ≥ 1.5x: {'met' if result['ratio_best'][k] >= 1.5 else 'not met'})." for k in ("headstart", "headstart bf16")],
+        "",
+        f"fp32 `torch.mm` 2048² peak: {peak:.0f} GFLOP/s; bf16 GFLOP/s are set against that fp32 peak. "
+        "The default stays fp32 (exact, and fast on every CPU); bf16 is `--precision bf16`, for CPUs with native bfloat16.",
     ]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")

@@ -148,3 +148,29 @@ def test_oddities_are_warned_about_and_counted_not_fatal(tmp_path, tiny_encoder,
     assert "warning: dropped 1 rows with an empty text" in err
     assert "texts were longer than 32 tokens and were truncated" in err
     assert "classes have fewer than 5 examples: rare (2)" in err
+
+
+def test_labels_that_look_like_markup_print_as_they_are(tmp_path, tiny_encoder, capsys):
+    texts, labels = sentiment_data()
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": texts, "label": [f"[{x}]" for x in labels]}).to_csv(path, index=False)
+    assert run(["train", path, "--encoder", tiny_encoder, "--out", tmp_path / "m"], capsys)[0] == 0
+    code, out, _ = run(["evaluate", tmp_path / "m", path], capsys)
+    assert code == 0 and "[pos]" in out and "[neg]" in out
+
+
+def test_a_utf8_file_with_a_byte_order_mark_is_read(tmp_path, tiny_encoder, capsys):
+    texts, labels = sentiment_data()
+    body = "text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels))
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    code, _, err = run(["train", path, "--encoder", tiny_encoder, "--out", tmp_path / "m"], capsys)
+    assert code == 0, err
+
+
+def test_a_damaged_model_config_is_one_line(trained, tmp_path, capsys):
+    config = json.loads((trained / "headstart.json").read_text())
+    del config["encoder"]
+    (trained / "headstart.json").write_text(json.dumps(config))
+    code, _, err = run(["predict", trained, write(tmp_path, "x.txt", "good\n")], capsys)
+    assert code == 2 and "is damaged" in err and "Traceback" not in err

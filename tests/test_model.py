@@ -157,3 +157,32 @@ def test_auto_layers_are_chosen_by_cv_on_cached_vectors_and_survive_save(tiny_en
     loaded = headstart.load(model.save(tmp_path / "m"))
     assert loaded.layers_ == model.layers_ and loaded.layers == "auto"
     np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+
+
+def test_a_single_string_is_refused_not_split_into_characters(tiny_encoder, toy_data):
+    model = FrozenEncoderClassifier(encoder=tiny_encoder).fit(*toy_data)
+    with pytest.raises(headstart.HeadstartError, match="not a single string"):
+        model.predict("good flight")
+
+
+def test_a_failed_refit_leaves_no_stale_model(tiny_encoder, toy_data):
+    model = FrozenEncoderClassifier(encoder=tiny_encoder).fit(*toy_data)
+    model.set_params(C=-1.0)
+    with pytest.raises(headstart.HeadstartError, match="C must be a positive number"):
+        model.fit(*toy_data)
+    with pytest.raises(NotFittedError):
+        model.predict(["good flight"])
+
+
+def test_continuous_labels_are_refused_and_whole_floats_become_integers(tiny_encoder, toy_data):
+    texts, labels = toy_data
+    with pytest.raises(headstart.HeadstartError, match="labels look continuous"):
+        FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, [0.5 if x == "pos" else 1.5 for x in labels])
+    model = FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, [1.0 if x == "pos" else 0.0 for x in labels])
+    assert model.classes_.tolist() == [0, 1]
+
+
+def test_auto_layers_with_a_given_C_still_compare_by_cv(tiny_encoder, toy_data):
+    model = FrozenEncoderClassifier(encoder=tiny_encoder, layers="auto", C=1.0).fit(*toy_data)
+    assert None not in model.training_info_["layer_search"].values()
+    assert model.training_info_["C"] == 1.0 and model.training_info_["C_chosen_by"] == "given"

@@ -64,12 +64,12 @@ def advise(
     to_encode = len(set(data.texts)) - cached
 
     features = combine_layers(torch.from_numpy(model.encode(sample, max_length=max_length)), (-1,), "concat", True).numpy()
-    rows = min(n, STAND_IN_CAP)
-    head_seconds = _timed(lambda: train_head(_stand_ins(features, y[picked], y[:rows], rng), y[:rows], classes, "linear", seed=seed)) * n / rows
+    subset = rng.permutation(n)[:STAND_IN_CAP]  # random rows: a file sorted by label must not look like one class
+    rows = len(subset)
+    head_seconds = _timed(lambda: train_head(_stand_ins(features, y[picked], y[subset], rng), y[subset], classes, "linear", seed=seed)) * n / rows
 
     train_step_per_text = _measure_train_step(model, sample[:batch_size], classes, max_length)
-    tfidf_rows = min(n, STAND_IN_CAP)
-    tfidf_seconds = _timed(lambda: TfidfClassifier().fit(data.texts[:tfidf_rows], [str(x) for x in y[:tfidf_rows]])) * n / tfidf_rows
+    tfidf_seconds = _timed(lambda: TfidfClassifier().fit([data.texts[i] for i in subset], [str(x) for x in y[subset]])) * n / rows
 
     n_val = int(round(validation_fraction * n))
     epoch_full = (n - n_val) * train_step_per_text + n_val * forward_per_text

@@ -7,6 +7,7 @@ Only safetensors and JSON are ever read back: nothing in a model folder is unpic
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -48,19 +49,26 @@ def write_model_folder(
     check_output_folder(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.staging-", dir=path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; a model folder is as readable as any other
     try:
         for name, state in tensors.items():
             save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, staging / f"{name}.safetensors")
         if extra is not None:
             extra(staging)
         full_config = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **config}
-        (staging / CONFIG_FILE).write_text(json.dumps(full_config, indent=2, default=str) + "\n")
-        (staging / "README.md").write_text(card)
+        (staging / CONFIG_FILE).write_text(json.dumps(full_config, indent=2, default=str) + "\n", encoding="utf-8")
+        (staging / "README.md").write_text(card, encoding="utf-8")
         if path.exists():
             old = path.with_name(f".{path.name}.replaced")
             shutil.rmtree(old, ignore_errors=True)
             path.rename(old)
-            staging.rename(path)
+            try:
+                staging.rename(path)
+            except OSError:
+                old.rename(path)  # put the previous model back
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             staging.rename(path)
@@ -78,7 +86,7 @@ def read_config(path: str | Path) -> dict:
     if not is_model_folder(path):
         raise ModelFormatError(f"{path} is not a headstart model (no {CONFIG_FILE}); pass a folder written by `headstart train`")
     try:
-        config = json.loads((path / CONFIG_FILE).read_text())
+        config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelFormatError(f"{path / CONFIG_FILE} cannot be read ({exc}); retrain the model") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:

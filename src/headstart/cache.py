@@ -38,8 +38,8 @@ def text_sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:32]
+def _digest(shape: str, data: bytes) -> str:
+    return hashlib.sha256(shape.encode() + b"|" + data).hexdigest()[:32]
 
 
 class EmbeddingCache:
@@ -62,17 +62,19 @@ class EmbeddingCache:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            return self._disable(f"cannot be used ({exc}); encoding without it")
+        try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(_SCHEMA)
             conn.commit()
         except sqlite3.DatabaseError as exc:
+            conn.close()
             if not self._is_corruption(exc):
                 return self._disable(f"cannot be used ({exc}); encoding without it")
             self._move_aside(exc)
             return self._connect()
-        except OSError as exc:
-            return self._disable(f"cannot be used ({exc}); encoding without it")
         self._conn = conn
         return conn
 
@@ -129,7 +131,7 @@ class EmbeddingCache:
                     [namespace, *chunk],
                 )
                 for sha, shape, data, digest in rows:
-                    if _digest(data) != digest:
+                    if _digest(shape, data) != digest:
                         bad += 1
                         continue
                     found[sha] = np.frombuffer(data, dtype=np.float32).reshape(json.loads(shape))
@@ -147,7 +149,8 @@ class EmbeddingCache:
             rows = []
             for sha, vector in vectors.items():
                 data = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
-                rows.append((namespace, sha, json.dumps(list(vector.shape)), data, _digest(data)))
+                shape = json.dumps(list(vector.shape))
+                rows.append((namespace, sha, shape, data, _digest(shape, data)))
             with conn:
                 conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?)", rows)
 
@@ -179,12 +182,23 @@ def encode_cached(
     batch_size: int = 32,
     precision: str = "fp32",
 ) -> np.ndarray:
-    """``encoder.encode`` through the cache: only texts never seen with this encoder and config are encoded."""
+    """``encoder.encode`` through the cache: only texts never seen with this encoder and config are encoded.
+
+    The cache's connection is closed before returning, so no connection outlives the call.
+    """
     if cache is None:
         return encoder.encode(texts, pooling, max_length, instruction, batch_size, precision)
+    try:
+        return _encode_through(cache, encoder, texts, pooling, max_length, instruction, batch_size, precision)
+    finally:
+        cache.close()
+
+
+def _encode_through(cache, encoder, texts, pooling, max_length, instruction, batch_size, precision) -> np.ndarray:
     namespace = feature_namespace(encoder, pooling, max_length, instruction, precision)
     shas = [text_sha(t) for t in texts]
-    found = cache.get_many(namespace, shas)
+    expected = (encoder.num_layers + 1, encoder.hidden_size)
+    found = {sha: v for sha, v in cache.get_many(namespace, shas).items() if v.shape == expected}
     missing = list(dict.fromkeys(t for t, s in zip(texts, shas) if s not in found))
     if missing:
         fresh = encoder.encode(missing, pooling, max_length, instruction, batch_size, precision)

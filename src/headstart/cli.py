@@ -27,8 +27,9 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
     help="Freeze a pre-trained text encoder, train only a small head on its cached features, and compare strategies.",
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# No markup: labels and paths such as "[positive]" are data, printed as they are.
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, soft_wrap=True, markup=False)
 _state = {"debug": False, "quiet": False}
 
 
@@ -61,8 +62,7 @@ def _session():
         task_id = bars.add_task(description, total=total, unit=unit)
         return lambda n: bars.advance(task_id, n)
 
-    original = warnings.showwarning
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # restores showwarning on the way out
         warnings.simplefilter("always", HeadstartWarning)
         warnings.showwarning = show_warning
         try:
@@ -71,7 +71,6 @@ def _session():
         finally:
             if bars.live.is_started:
                 bars.stop()
-            warnings.showwarning = original
 
 
 def say(message: str) -> None:
@@ -328,7 +327,11 @@ def embed(
         per_layer = encode_cached(model, texts, make_cache(not no_cache), pooling, max_length, instruction, precision=precision)
         features = combine_layers(torch.from_numpy(per_layer), chosen, layer_combine, normalize).numpy()
     if out_file.suffix.lower() == ".npy":
-        _write_atomic(out_file, lambda p: np.save(open(p, "wb"), features))
+        def write_npy(path: Path) -> None:
+            with open(path, "wb") as file:  # a file object: np.save would add ".npy" to the temporary name
+                np.save(file, features, allow_pickle=False)
+
+        _write_atomic(out_file, write_npy)
     else:
         column = pa.FixedSizeListArray.from_arrays(pa.array(features.reshape(-1)), features.shape[1])
         _write_atomic(out_file, lambda p: pq.write_table(pa.table({"text": texts, "embedding": column}), p))
@@ -418,7 +421,6 @@ def compare(
         def on_run(record: dict, done: int, total: int) -> None:
             if "advance" not in bar:
                 bar["advance"] = progress.task("compare runs", total, "runs")
-                bar["advance"](done - 1)
             bar["advance"](1)
 
         runs = run_comparison(labeled.texts, labeled.labels, out_dir, names, sizes, seeds, split, options, force, on_run)
@@ -478,8 +480,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app; a HeadstartError becomes one line and exit status 2."""
     try:
         app(args=argv, prog_name="headstart", standalone_mode=True)
-    except HeadstartError as exc:
+    except (HeadstartError, OSError) as exc:  # OSError: a disk full or a folder not writable, say
         if _state["debug"]:
             raise
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        message = str(exc) if isinstance(exc, HeadstartError) else f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+        err.print(f"error: {message}", highlight=False)
         sys.exit(2)

@@ -51,8 +51,6 @@ def check_strategies(names: Sequence[str]) -> list[str]:
         raise HeadstartError("no strategies given; e.g. --strategies frozen,lp-ft,full,tfidf")
     for name in names:
         strategies.strategy_class(name)
-        if name.startswith("partial"):
-            strategies.parse_strategy(name)
     return list(dict.fromkeys(names))
 
 
@@ -71,8 +69,10 @@ def read_results(out_dir: Path) -> list[dict]:
 
 
 def _append(out_dir: Path, record: dict) -> None:
-    with open(out_dir / RESULTS, "a") as file:
-        file.write(json.dumps(record) + "\n")
+    path = out_dir / RESULTS
+    cut_off = path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
+    with open(path, "a") as file:
+        file.write(("\n" if cut_off else "") + json.dumps(record) + "\n")
         file.flush()
         os.fsync(file.fileno())
 
@@ -80,8 +80,13 @@ def _append(out_dir: Path, record: dict) -> None:
 def prepare_output(out_dir: Path, manifest: dict, force: bool) -> None:
     """Make the output folder, or resume one of this same comparison; refuse one of another without --force."""
     existing = out_dir / MANIFEST
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir} is a file; choose a folder for --out")
     if out_dir.exists() and any(out_dir.iterdir()):
-        same = existing.exists() and json.loads(existing.read_text()) == manifest
+        try:
+            same = existing.exists() and json.loads(existing.read_text()) == manifest
+        except ValueError:
+            same = False
         if not same and not force:
             what = "another comparison (other data or settings)" if existing.exists() else "files that are not a comparison"
             raise OutputExistsError(f"{out_dir} holds {what}; pass --force to replace it, or choose another --out")
@@ -91,7 +96,9 @@ def prepare_output(out_dir: Path, manifest: dict, force: bool) -> None:
             for name in (RESULTS, MANIFEST):
                 (out_dir / name).unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    existing.write_text(json.dumps(manifest, indent=2) + "\n")
+    staged = out_dir / f".{MANIFEST}.tmp"
+    staged.write_text(json.dumps(manifest, indent=2) + "\n")
+    staged.replace(existing)
 
 
 def run_comparison(
@@ -130,6 +137,8 @@ def run_comparison(
         "split_seed": SPLIT_SEED,
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(options.items())},
     }
+    if any(strategies.strategy_class(name) is not strategies.TfidfClassifier for name in names):
+        load_encoder(options.get("encoder")).fingerprint()  # loaded once, before any run is timed or anything written
     prepare_output(out_dir, manifest, force)
     smallest = {c: int(np.sum(y[train_pool] == c)) for c in np.unique(y)}
     for n in n_per_class:
@@ -141,8 +150,6 @@ def run_comparison(
                 HeadstartWarning,
                 stacklevel=2,
             )
-    if any(strategies.strategy_class(name) is not strategies.TfidfClassifier for name in names):
-        load_encoder(options.get("encoder")).fingerprint()  # loaded once, before any run is timed
     runs = read_results(out_dir)
     done = {(r["strategy"], r["n_per_class"], r["seed"]) for r in runs}
     plan = [(n, seed, name) for n in n_per_class for seed in range(seeds) for name in names]

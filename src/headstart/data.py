@@ -27,6 +27,11 @@ class LabeledData:
     dropped_empty: int = 0
 
 
+def _codec(encoding: str) -> str:
+    """UTF-8 that also accepts the byte-order mark spreadsheet programs put at the start of a CSV."""
+    return "utf-8-sig" if encoding.lower().replace("-", "").replace("_", "") == "utf8" else encoding
+
+
 def _format_of(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -47,13 +52,13 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     try:
         if fmt == "parquet":
             return pd.read_parquet(path)
-        text = path.read_bytes().decode(encoding)
+        text = path.read_bytes().decode(_codec(encoding))
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path} is not valid {encoding} text (byte {exc.start}); re-save it as UTF-8 or pass --encoding latin-1"
         ) from None
     except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path} as {fmt}: {exc}") from None
+        raise DataError(f"cannot read {path} as {fmt}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     if not text.strip():
         raise DataError(f"{path} is empty; it needs a header row and at least one row of data")
     try:
@@ -95,6 +100,8 @@ def _is_missing(value) -> bool:
 
 def check_labeled(texts: list, labels: list, source: str = "the data") -> LabeledData:
     """Validate texts and labels; drop empty texts with a warning; refuse missing labels or a single class."""
+    if isinstance(texts, (str, bytes)):
+        raise DataError("pass a list of texts, not a single string")
     if len(texts) != len(labels):
         raise DataError(f"{len(texts)} texts but {len(labels)} labels; pass one label per text")
     missing = [i for i, label in enumerate(labels) if _is_missing(label)]
@@ -125,11 +132,14 @@ def check_labeled(texts: list, labels: list, source: str = "the data") -> Labele
 def normalise_labels(labels: list) -> list:
     """Plain Python labels; integers stay integers, and a mix of types becomes strings (with a warning)."""
     plain = [x.item() if isinstance(x, np.generic) else x for x in labels]
-    plain = [int(x) if isinstance(x, float) and x.is_integer() else x for x in plain]
+    if any(isinstance(x, float) and not x.is_integer() for x in plain):
+        example = next(x for x in plain if isinstance(x, float) and not x.is_integer())
+        raise DataError(f"labels look continuous (e.g. {example}); a classifier needs categories: round them or write them as text")
+    plain = [int(x) if isinstance(x, float) else x for x in plain]  # 0.0/1.0: integer labels read as floats
     kinds = {type(x) for x in plain}
-    if len(kinds) > 1 or kinds - {int, str, bool}:
-        if len(kinds) > 1:
-            warnings.warn(f"labels mix types ({', '.join(sorted(k.__name__ for k in kinds))}); treating all as text", HeadstartWarning, stacklevel=3)
+    if len(kinds) > 1:
+        names = ", ".join(sorted(k.__name__ for k in kinds))
+        warnings.warn(f"labels mix types ({names}); treating all as text", HeadstartWarning, stacklevel=3)
         plain = [str(x) for x in plain]
     return plain
 
@@ -143,16 +153,32 @@ def read_texts(source: str | Path, text_col: str | None = None, encoding: str = 
         if path.suffix.lower() in FORMATS:
             df = read_table(path, encoding)
             column = _pick_column(df, text_col, TEXT_COLUMNS, "text", "--text-col")
-            return ["" if _is_missing(t) else str(t) for t in df[column].tolist()]
-        if not path.exists():
-            raise DataError(f"file not found: {path}")
-        try:
-            lines = path.read_bytes().decode(encoding).splitlines()
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path} is not valid {encoding} text (byte {exc.start}); re-save it as UTF-8 or pass --encoding latin-1") from None
+            lines = ["" if _is_missing(t) else str(t) for t in df[column].tolist()]
+        else:
+            lines = _read_lines(path, encoding)
     if not lines:
-        raise DataError(f"{source} holds no texts; give one text per line")
+        raise DataError(f"{source} holds no texts; give at least one")
     return lines
+
+
+def _read_lines(path: Path, encoding: str) -> list[str]:
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; pass a file with one text per line, a data file, or - for stdin")
+    try:
+        return path.read_bytes().decode(_codec(encoding)).splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not valid {encoding} text (byte {exc.start}); re-save it as UTF-8 or pass --encoding latin-1") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def as_texts(X) -> list[str]:
+    """The texts of an API call as a list; one bare string is refused, since iterating it would give characters."""
+    if isinstance(X, (str, bytes)):
+        raise DataError("pass a list of texts, not a single string: e.g. model.predict([text])")
+    return [str(t) for t in X]
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

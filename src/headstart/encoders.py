@@ -55,6 +55,11 @@ def resolve_encoder(name: str | None) -> tuple[str, str]:
     return name, name
 
 
+def with_instruction(texts: Sequence[str], instruction: str | None) -> list[str]:
+    """The texts as the encoder reads them: the instruction, a space, the text."""
+    return [f"{instruction} {t}" if instruction else t for t in texts]
+
+
 def fingerprint_of(model: torch.nn.Module) -> str:
     """sha256 over every tensor's name, dtype, shape and bytes: equal fingerprints mean equal weights."""
     digest = hashlib.sha256()
@@ -201,7 +206,7 @@ class Encoder:
         unique = list(dict.fromkeys(texts))
         out = np.zeros((len(unique), self.num_layers + 1, self.hidden_size), dtype=np.float32)
         if unique:
-            prompts = [f"{instruction} {t}" if instruction else t for t in unique]
+            prompts = with_instruction(unique, instruction)
             limit = min(max_length, self.max_positions)
             ids = self.tokenize(prompts, limit, padding=False)["input_ids"]
             self._warn_truncated(prompts, ids, limit)
@@ -246,4 +251,8 @@ def load_encoder(name: str | None = None) -> Encoder:
 
 def encoder_spec(encoder: Encoder) -> str | None:
     """What to pass to ``load_encoder`` to get this encoder again (None: the packaged default)."""
-    return None if encoder.name == DEFAULT_ENCODER else encoder.source
+    try:
+        default = resolve_encoder(None)[1]
+    except EncoderError:
+        default = None
+    return None if encoder.source == default else encoder.source

@@ -50,12 +50,19 @@ class MLPHead(nn.Module):
         return self.out(self.dropout(F.gelu(self.hidden(x))))
 
 
+def check_head_options(kind: str, C: float | None, class_weight: str | None) -> None:
+    """Refuse a head, C or class weight that training could not use, before any work is done."""
+    if kind not in HEADS:
+        raise HeadstartError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
+    if C is not None and not C > 0:
+        raise HeadstartError(f"C must be a positive number (got {C}); leave it unset to choose it by cross-validation")
+    if class_weight not in (None, "balanced"):
+        raise HeadstartError(f"unknown class weight {class_weight!r}; use 'balanced' or leave it unset")
+
+
 def make_head(kind: str, n_features: int, n_classes: int) -> nn.Module:
-    if kind == "linear":
-        return LinearHead(n_features, n_classes)
-    if kind == "mlp":
-        return MLPHead(n_features, n_classes)
-    raise HeadstartError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
+    check_head_options(kind, None, None)
+    return LinearHead(n_features, n_classes) if kind == "linear" else MLPHead(n_features, n_classes)
 
 
 def head_from_state(state: dict[str, torch.Tensor]) -> nn.Module:
@@ -74,8 +81,6 @@ def sample_weights(y: np.ndarray, n_classes: int, class_weight: str | None) -> t
     """One weight per example: all ones, or ``balanced`` (n / (classes * count of its class)) as in scikit-learn."""
     if class_weight is None:
         return torch.ones(len(y))
-    if class_weight != "balanced":
-        raise HeadstartError(f"unknown class weight {class_weight!r}; use 'balanced' or leave it unset")
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
     per_class = len(y) / (n_classes * np.maximum(counts, 1))
     return torch.as_tensor(per_class[y], dtype=torch.float32)
@@ -105,23 +110,25 @@ def fit_linear(
 
 
 def choose_C(
-    X: torch.Tensor, y: np.ndarray, weights: torch.Tensor, n_classes: int, seed: int, patience: int = 3
-) -> tuple[float, np.ndarray | None]:
-    """Pick C from ``C_GRID`` by stratified k-fold CV accuracy (ties: lower log loss).
+    X: torch.Tensor, y: np.ndarray, weights: torch.Tensor, n_classes: int, seed: int,
+    grid: tuple[float, ...] = C_GRID, patience: int = 3,
+) -> tuple[float, np.ndarray | None, int]:
+    """Pick C from ``grid`` by stratified k-fold CV accuracy (ties: lower log loss); k is 5, or less for tiny classes.
 
     C rises along the grid, each fold's fit starting from its fit at the previous C; the path stops once
     ``patience`` values in a row have done worse than the best, since the large-C fits are the slow ones.
-    Returns the chosen C and the out-of-fold predictions made with it (None when a class is too small for CV).
+    Returns the chosen C, the out-of-fold predictions made with it, and k (None and 0 when a class has fewer
+    than 2 examples, too few for CV).
     """
-    folds = min(5, int(np.bincount(y).min()))
+    folds = min(5, int(np.bincount(y, minlength=n_classes).min()))
     if folds < 2:
-        return 1.0, None
+        return grid[0] if len(grid) == 1 else 1.0, None, 0
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
     y_t = torch.as_tensor(y)
     heads: list[LinearHead | None] = [None] * folds
     scores: list[tuple[float, float]] = []
     predictions: list[np.ndarray] = []
-    for C in C_GRID:
+    for C in grid:
         proba = np.zeros((len(y), n_classes))
         for f, (train, val) in enumerate(splits):
             # A looser tolerance suffices to rank C values; the final fit uses the tight default.
@@ -134,7 +141,7 @@ def choose_C(
         best = max(range(len(scores)), key=lambda i: scores[i])
         if len(scores) - 1 - best >= patience:
             break
-    return C_GRID[best], predictions[best]
+    return grid[best], predictions[best], folds
 
 
 def fit_mlp(
@@ -195,21 +202,19 @@ def train_head(
     seed: int = 0,
 ) -> tuple[nn.Module, dict]:
     """Train a head on features X (n, d) for integer labels y; returns it and what training chose and measured."""
+    check_head_options(kind, C, class_weight)
     torch.manual_seed(seed)
     X_t = torch.as_tensor(X, dtype=torch.float32)
     weights = sample_weights(y, n_classes, class_weight)
     if kind == "mlp":
         head, info = fit_mlp(X_t, y, weights, n_classes, validation_fraction, seed)
         return head, {"head": kind, **info}
-    if kind != "linear":
-        make_head(kind, 0, 0)  # raises the unknown-head error
-    info: dict = {"head": kind, "C_chosen_by": "given" if C is not None else "cv"}
-    if C is None:
-        C, oof = choose_C(X_t, y, weights, n_classes, seed)
-        if oof is None:
-            info["C_chosen_by"] = "default (a class has fewer than 2 examples, too few for CV)"
-        else:
-            info["validation"] = validation_scores(y, oof, f"{min(5, int(np.bincount(y).min()))}-fold CV", len(y))
-    info["C"] = float(C)
-    head = fit_linear(X_t, torch.as_tensor(y), weights, float(C), n_classes)
+    # A given C is still cross-validated, alone, so that validation numbers exist for every linear head.
+    chosen, oof, folds = choose_C(X_t, y, weights, n_classes, seed, C_GRID if C is None else (float(C),))
+    info: dict = {"head": kind, "C": float(chosen), "C_chosen_by": "given" if C is not None else f"{folds}-fold CV"}
+    if oof is None:
+        info["C_chosen_by"] = "given" if C is not None else "default (a class has fewer than 2 examples, too few for CV)"
+    else:
+        info["validation"] = validation_scores(y, oof, f"{folds}-fold CV", len(y))
+    head = fit_linear(X_t, torch.as_tensor(y), weights, float(chosen), n_classes)
     return head, info

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,9 @@ from sklearn.utils.validation import check_is_fitted
 from . import artifacts
 from .cache import EmbeddingCache, encode_cached
 from .costs import count_parameters, peak_rss_mb
-from .data import check_labeled
+from .data import as_texts, check_labeled
 from .encoders import Encoder, check_feature_options, combine_layers, encoder_spec, layer_candidates, load_encoder
-from .errors import FingerprintMismatchError, ModelFormatError
+from .errors import FingerprintMismatchError, HeadstartWarning, ModelFormatError
 from .heads import head_from_state, train_head
 
 
@@ -45,8 +46,13 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     strategy = "base"
 
     def _set_labels(self, X, y) -> tuple[list[str], np.ndarray]:
-        """Check the data, learn ``classes_``, and return the texts and integer label codes."""
-        data = check_labeled(list(X), list(y))
+        """Forget any earlier fit, check the data, learn ``classes_``, and return the texts and integer label codes.
+
+        Forgetting first means a fit that fails half-way leaves an unfitted model, never a mix of two fits.
+        """
+        for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
+            delattr(self, name)
+        data = check_labeled(as_texts(X) if isinstance(X, (str, bytes)) else list(X), list(y))
         self.classes_ = np.unique(np.asarray(data.labels))
         self.data_ = {
             "examples": len(data.texts),
@@ -164,15 +170,18 @@ class FrozenEncoderClassifier(TextClassifier):
         per_layer = self._per_layer(texts)
         encoded = time.perf_counter()
         fits = {layers: self._train_head(self._features(per_layer, layers), codes) for layers in candidates}
-        # Several candidates: the best validation accuracy wins; ties go to the earlier, smaller feature set.
-        self.layers_ = max(candidates, key=lambda c: (fits[c][1].get("validation") or {}).get("accuracy", 0.0) - 1e-9 * candidates.index(c))
+        scores = {c: (fits[c][1].get("validation") or {}).get("accuracy") for c in candidates}
+        if len(candidates) > 1 and None in scores.values():
+            warnings.warn("layers='auto' found no validation data to compare layer sets (a class has fewer than 2 "
+                          "examples, or the mlp head has validation_fraction=0); using the last layer", HeadstartWarning, stacklevel=2)
+        # The best validation accuracy wins; ties go to the earlier, smaller feature set.
+        self.layers_ = max(candidates, key=lambda c: (scores[c] or 0.0) - 1e-9 * candidates.index(c))
         self.head_, head_info = fits[self.layers_]
         done = time.perf_counter()
         self.training_info_ = {
             **head_info,
             "layers": list(self.layers_),
-            "layer_search": {str(list(c)): (fits[c][1].get("validation") or {}).get("accuracy") for c in candidates}
-            if len(candidates) > 1 else None,
+            "layer_search": {str(list(c)): scores[c] for c in candidates} if len(candidates) > 1 else None,
             "encoder_forward_passes": self.encoder_.forward_passes - passes_before,
             "encoder_backward_passes": 0,
             "trainable_parameters": count_parameters(self.head_),
@@ -187,7 +196,7 @@ class FrozenEncoderClassifier(TextClassifier):
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self, "head_")
-        features = torch.as_tensor(self._features(self._per_layer([str(t) for t in X]), self.layers_))
+        features = torch.as_tensor(self._features(self._per_layer(as_texts(X)), self.layers_))
         with torch.no_grad():
             return torch.softmax(self.head_(features), dim=1).numpy()
 

@@ -46,4 +46,7 @@ def load(path: str | Path) -> TextClassifier:
         cls = strategy_class(str(name))
     except HeadstartError:
         raise ModelFormatError(f"{path} holds a model of unknown strategy {name!r}; upgrade headstart") from None
-    return cls.load(path)
+    try:
+        return cls.load(path)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # a config or tensor file edited or cut short
+        raise ModelFormatError(f"{path} is damaged ({type(exc).__name__}: {exc}); retrain the model") from None

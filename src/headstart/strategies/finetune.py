@@ -21,10 +21,10 @@ from torch import nn
 from .. import artifacts
 from ..cache import encode_cached
 from ..costs import count_parameters, peak_rss_mb
-from ..data import stratified_split
-from ..encoders import Encoder, check_feature_options, combine_layers, fingerprint_of, load_encoder, pool
+from ..data import as_texts, stratified_split
+from ..encoders import Encoder, check_feature_options, combine_layers, fingerprint_of, load_encoder, pool, with_instruction
 from ..errors import HeadstartError, ModelFormatError
-from ..heads import head_from_state, make_head, sample_weights, train_head, validation_scores
+from ..heads import check_head_options, head_from_state, make_head, sample_weights, train_head, validation_scores
 from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, params_from_config, restore_fitted
 
 
@@ -74,7 +74,7 @@ def train_end_to_end(
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     train, val = stratified_split(y, validation_fraction, seed)
-    prompts = [f"{features['instruction']} {t}" if features["instruction"] else t for t in texts]
+    prompts = with_instruction(texts, features["instruction"])
     ids = encoder.tokenize(prompts, features["max_length"], padding=False)["input_ids"]
     labels = torch.as_tensor(y)
     weights = sample_weights(y, int(y.max()) + 1, class_weight)
@@ -119,6 +119,8 @@ def train_end_to_end(
             best = {"loss": val_loss, "epoch": epoch, "state": state, "predicted": val_logits.argmax(dim=1).numpy()}
         elif epoch - best["epoch"] >= patience:
             break
+    if best["state"] is None:
+        raise HeadstartError("fine-tuning diverged (the validation loss was never finite); lower --encoder-lr or use lp-ft")
     encoder.model.load_state_dict(best["state"][0])
     head.load_state_dict(best["state"][1])
     encoder.model.eval()
@@ -133,7 +135,8 @@ class FineTunedClassifier(TextClassifier):
 
     Parameters:
         strategy: ``full`` (all of θ from the start), ``lp-ft`` (a linear probe on cached frozen features first,
-            then all of θ with a new optimizer, from that head; Kumar et al. 2022) or ``partial:K`` (the top K layers).
+            then all of θ with a new optimizer, from that head; Kumar et al. 2022; the probe is always a linear head)
+            or ``partial:K`` (the top K layers).
         encoder_lr, head_lr: AdamW learning rates; in lp-ft's second stage the probed head also uses
             ``encoder_lr``, so the fine-tune does not undo the probe.
         epochs: the most epochs; early stopping on ``validation_fraction`` of each class usually ends sooner.
@@ -187,6 +190,9 @@ class FineTunedClassifier(TextClassifier):
     def fit(self, X, y) -> FineTunedClassifier:
         start = time.perf_counter()
         kind, k = parse_strategy(self.strategy)
+        if self.epochs < 1:
+            raise HeadstartError(f"epochs must be at least 1 (got {self.epochs})")
+        check_head_options(self.head, None, self.class_weight)
         texts, codes = self._set_labels(X, y)
         base = load_encoder(self.encoder)
         check_feature_options(self.pooling, self.layers, self.layer_combine, base.num_layers)
@@ -230,7 +236,7 @@ class FineTunedClassifier(TextClassifier):
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "head_")
-        per_layer = self.encoder_.encode([str(t) for t in X], self.pooling, self.max_length, self.instruction)
+        per_layer = self.encoder_.encode(as_texts(X), self.pooling, self.max_length, self.instruction)
         features = combine_layers(torch.from_numpy(per_layer), self.layers, self.layer_combine, self.normalize)
         with torch.no_grad():
             return torch.softmax(self.head_(features), dim=1).numpy()

@@ -18,7 +18,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from .. import artifacts
+from ..errors import ModelFormatError
 from ..costs import peak_rss_mb
+from ..data import as_texts
+from ..heads import check_head_options
 from ..model import TextClassifier, params_from_config, restore_fitted
 
 VECTORIZERS = {
@@ -42,16 +45,18 @@ class TfidfClassifier(TextClassifier):
 
     def fit(self, X, y) -> TfidfClassifier:
         start = time.perf_counter()
+        check_head_options("linear", self.C, self.class_weight)
         texts, codes = self._set_labels(X, y)
         self.vectorizers_ = {
             name: TfidfVectorizer(**options, max_features=self.max_features // 2).fit(texts) for name, options in VECTORIZERS.items()
         }
         # C=10 suits L2-normalised TF-IDF rows, whose logits are small at scikit-learn's default C=1.
-        regression = LogisticRegression(C=self.C or 10.0, class_weight=self.class_weight, max_iter=2000)
+        C = 10.0 if self.C is None else self.C
+        regression = LogisticRegression(C=C, class_weight=self.class_weight, max_iter=2000)
         regression.fit(self._features(texts), codes)
         self.coef_, self.intercept_ = regression.coef_.astype(np.float32), regression.intercept_.astype(np.float32)
         self.training_info_ = {
-            "C": self.C or 10.0,
+            "C": C,
             "vocabulary": {name: len(v.vocabulary_) for name, v in self.vectorizers_.items()},
             "encoder_forward_passes": 0,
             "encoder_backward_passes": 0,
@@ -64,7 +69,7 @@ class TfidfClassifier(TextClassifier):
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "coef_")
-        logits = self._features([str(t) for t in X]) @ self.coef_.T + self.intercept_
+        logits = self._features(as_texts(X)) @ self.coef_.T + self.intercept_
         if logits.shape[1] == 1:  # scikit-learn's binary form: one logit for the second class
             logits = np.hstack([np.zeros_like(logits), logits])
         return torch.softmax(torch.as_tensor(np.asarray(logits)), dim=1).numpy()
@@ -83,7 +88,10 @@ class TfidfClassifier(TextClassifier):
         config = artifacts.read_config(path)
         model = cls(**params_from_config(config))
         restore_fitted(model, config)
-        saved = json.loads((Path(path) / "tfidf.json").read_text())
+        try:
+            saved = json.loads((Path(path) / "tfidf.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelFormatError(f"{path}/tfidf.json cannot be read ({exc}); retrain the model") from None
         model.vectorizers_ = {}
         for name, options in VECTORIZERS.items():
             vectorizer = TfidfVectorizer(**options, vocabulary=saved[name]["vocabulary"])

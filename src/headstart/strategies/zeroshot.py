@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from .. import artifacts
 from ..cache import encode_cached
 from ..costs import peak_rss_mb
+from ..data import as_texts
 from ..encoders import check_feature_options, combine_layers, load_encoder
 from ..errors import HeadstartError
 from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, params_from_config, restore_fitted
@@ -81,7 +82,7 @@ class ZeroShotClassifier(TextClassifier):
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "label_embeddings_")
-        similarity = self._embed([str(t) for t in X]) @ self.label_embeddings_.T
+        similarity = self._embed(as_texts(X)) @ self.label_embeddings_.T
         return torch.softmax(TEMPERATURE * similarity, dim=1).numpy()
 
     def _artifact(self):

@@ -105,7 +105,7 @@ LAYERS = typer.Option("-1", "--layers", help="Comma-separated layers, e.g. -1 or
 COMBINE = typer.Option("concat", "--layer-combine", help="concat or mean of the chosen layers.")
 INSTRUCTION = typer.Option(None, "--instruction", help="A prefix prepended to every text before encoding.")
 MAX_LENGTH = typer.Option(256, "--max-length", help="Tokens per text; longer texts are truncated (and counted).")
-PRECISION = typer.Option("fp32", "--precision", help="fp32, or bf16 for about 2x faster encoding on CPUs with native bfloat16.")
+PRECISION = typer.Option("fp32", "--precision", help="fp32, or bf16 for 2-2.5x faster encoding on CPUs with native bfloat16.")
 NO_CACHE = typer.Option(False, "--no-cache", help="Encode afresh; do not read or write the embedding cache.")
 TEXT_COL = typer.Option(None, "--text-col", help="The text column [default: detected].")
 LABEL_COL = typer.Option(None, "--label-col", help="The label column [default: detected].")

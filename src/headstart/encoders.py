@@ -198,7 +198,7 @@ class Encoder:
         """Pooled vectors of every layer, shape (texts, layers + 1, hidden), float32.
 
         Identical texts are encoded once; texts are sorted by token length and padded per batch only
-        as far as the longest in it. ``precision="bf16"`` runs the matmuls in bfloat16 (autocast): about twice as
+        as far as the longest in it. ``precision="bf16"`` runs the matmuls in bfloat16 (autocast): 2-2.5x as
         fast on CPUs with native bf16 (AVX512-BF16, AMX), much slower on others; vectors stay float32.
         """
         if precision not in PRECISIONS:

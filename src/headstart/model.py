@@ -103,7 +103,7 @@ class FrozenEncoderClassifier(TextClassifier):
         instruction: a prefix prepended to every text before encoding.
         C: the inverse L2 strength of the linear head; None chooses it by stratified CV.
         validation_fraction: held out per class for early stopping (the mlp head).
-        precision: ``fp32`` (default: exact, fast everywhere) or ``bf16`` (about 2x faster encoding on CPUs with native
+        precision: ``fp32`` (default: exact, fast everywhere) or ``bf16`` (2-2.5x faster encoding on CPUs with native
             bfloat16, vectors within cosine 0.9999 of fp32; see BENCHMARKS.md).
         cache: True (``$HEADSTART_CACHE`` or ``~/.cache/headstart``), a folder, or False.
     """

@@ -16,19 +16,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from headstart.compare import read_jsonl  # noqa: E402
+
 ROOT = Path(__file__).parent
 ORDER = ["tfidf", "st_lr", "setfit", "hf_full", "hs_frozen", "hs_frozen_auto", "hs_frozen_auto_bf16", "hs_lpft", "hs_full"]
 
 
 def load_runs(folder: Path) -> list[dict]:
-    runs = []
-    for path in sorted(folder.glob("*.jsonl")):
-        for line in path.read_text().splitlines():
-            try:
-                runs.append(json.loads(line))
-            except ValueError:
-                continue
-    return runs
+    return [run for path in sorted(folder.glob("*.jsonl")) for run in read_jsonl(path)]
 
 
 def cells(runs: list[dict]) -> dict[tuple, dict]:

@@ -26,6 +26,7 @@ from sklearn.model_selection import train_test_split
 sys.path.insert(0, str(Path(__file__).parent))
 import methods  # noqa: E402  (benchmarks/ is not a package)
 
+from headstart.compare import read_jsonl  # noqa: E402
 from headstart.costs import PeakMemory  # noqa: E402
 from headstart.data import sample_per_class  # noqa: E402
 from headstart.datasets import DATASETS, load_dataset  # noqa: E402
@@ -77,16 +78,7 @@ def split(labels: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def done_runs(path: Path) -> set[tuple]:
-    if not path.exists():
-        return set()
-    keys = set()
-    for line in path.read_text().splitlines():
-        try:
-            r = json.loads(line)
-        except ValueError:
-            continue
-        keys.add((r["method"], r["encoder"], r["n_per_class"], r["seed"]))
-    return keys
+    return {(r["method"], r["encoder"], r["n_per_class"], r["seed"]) for r in read_jsonl(path)}
 
 
 def run_suite(data: dict[str, tuple[list[str], list[str]]], plan, out_dir: Path, encoders: dict[str, Path], log=print) -> None:

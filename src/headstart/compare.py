@@ -54,18 +54,20 @@ def check_strategies(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def read_results(out_dir: Path) -> list[dict]:
-    """Runs recorded so far; a cut-off last line (a run killed mid-write) is dropped."""
-    path = out_dir / RESULTS
-    if not path.exists():
-        return []
-    runs = []
-    for line in path.read_text().splitlines():
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSON-lines file; a cut-off line (a run killed mid-write) is dropped."""
+    records = []
+    for line in path.read_text().splitlines() if path.exists() else []:
         try:
-            runs.append(json.loads(line))
+            records.append(json.loads(line))
         except ValueError:
             continue
-    return runs
+    return records
+
+
+def read_results(out_dir: Path) -> list[dict]:
+    """Runs recorded so far in a comparison folder."""
+    return read_jsonl(out_dir / RESULTS)
 
 
 def _append(out_dir: Path, record: dict) -> None:

@@ -2,7 +2,7 @@
 
 Estimates are built from measured pieces: the encoder's speed on real texts from the data (forward, and forward
 plus backward for one training step), how many texts the cache already holds, and the head's cross-validation
-timed on stand-in features of the real size.
+timed on the sample's real vectors and scaled to the data's size.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from .encoders import combine_layers, load_encoder, pool
 from .heads import make_head, train_head
 from .strategies.tfidf import TfidfClassifier
 
-SAMPLE = 64
-STAND_IN_CAP = 4000
+SAMPLE = 128
+TFIDF_SAMPLE = 4000
 LP_FT_FROM = 64  # examples in the smallest class from which fine-tuning usually pays off
 
 
@@ -49,7 +49,7 @@ def advise(
     n, classes = len(y), int(y.max()) + 1
     smallest = int(np.bincount(y).min())
     rng = np.random.default_rng(seed)
-    picked = rng.choice(n, size=min(SAMPLE, n), replace=False)
+    picked = np.sort(rng.choice(n, size=min(SAMPLE, n), replace=False))  # in file order: small data is its own sample
     sample = [data.texts[i] for i in picked]
 
     load_seconds = _timed(lambda: load_encoder(encoder))
@@ -64,12 +64,14 @@ def advise(
     to_encode = len(set(data.texts)) - cached
 
     features = combine_layers(torch.from_numpy(model.encode(sample, max_length=max_length)), (-1,), "concat", True).numpy()
-    subset = rng.permutation(n)[:STAND_IN_CAP]  # random rows: a file sorted by label must not look like one class
-    rows = len(subset)
-    head_seconds = _timed(lambda: train_head(_stand_ins(features, y[picked], y[subset], rng), y[subset], classes, "linear", seed=seed)) * n / rows
+    # The head's CV on the sample's real vectors and labels, scaled to the data's size: each fit's cost grows with
+    # the rows, and how long the C path runs depends on how separable the real classes are.
+    sample_codes = np.unique(y[picked], return_inverse=True)[1]
+    head_seconds = _timed(lambda: train_head(features, sample_codes, int(sample_codes.max()) + 1, "linear", seed=seed)) * n / len(picked)
+    subset = rng.permutation(n)[:TFIDF_SAMPLE]  # random rows: a file sorted by label must not look like one class
 
     train_step_per_text = _measure_train_step(model, sample[:batch_size], classes, max_length)
-    tfidf_seconds = _timed(lambda: TfidfClassifier().fit([data.texts[i] for i in subset], [str(x) for x in y[subset]])) * n / rows
+    tfidf_seconds = _timed(lambda: TfidfClassifier().fit([data.texts[i] for i in subset], [str(x) for x in y[subset]])) * n / len(subset)
 
     n_val = int(round(validation_fraction * n))
     epoch_full = (n - n_val) * train_step_per_text + n_val * forward_per_text
@@ -100,17 +102,6 @@ def advise(
         "recommendation": strategy,
         "reason": reason,
     }
-
-
-def _stand_ins(features: np.ndarray, feature_labels: np.ndarray, labels: np.ndarray, rng) -> np.ndarray:
-    """Features for ``labels``: each row a sampled text's vector of the same class (any class if none was sampled),
-    plus noise at a tenth of the features' spread, so the head's CV meets data shaped like the real thing."""
-    rows = []
-    for label in labels:
-        same = np.flatnonzero(feature_labels == label)
-        rows.append(rng.choice(same) if len(same) else rng.integers(len(features)))
-    noise = rng.normal(0, 0.1 * float(features.std()), (len(labels), features.shape[1]))
-    return (features[rows] + noise).astype(np.float32)
 
 
 def _measure_train_step(model, texts: list[str], classes: int, max_length: int) -> float:

@@ -52,7 +52,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         """
         for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
             delattr(self, name)
-        data = check_labeled(as_texts(X) if isinstance(X, (str, bytes)) else list(X), list(y))
+        data = check_labeled(X if isinstance(X, (str, bytes)) else list(X), list(y))  # a bare string is refused there
         self.classes_ = np.unique(np.asarray(data.labels))
         self.data_ = {
             "examples": len(data.texts),

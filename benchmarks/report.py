@@ -160,7 +160,8 @@ def main() -> None:
         md += [f"- Date {environment['date']}; {environment['cores']} cores, torch threads {environment['torch_threads']}; "
                f"Python {environment['python']}", "- Versions: " + ", ".join(f"{k} {environment[k]}" for k in
                ("headstart", "torch", "transformers", "scikit-learn", "sentence-transformers", "setfit")),
-               f"- Command: `{environment['command']}`", ""]
+               "- Commands, in the order they ran (each resumes the results of the ones before): "
+               + "; ".join(f"`{c}`" for c in environment.get("commands", [])), ""]
     for extra in ("throughput", "warm_retrain"):
         path = args.results / f"{extra}.json"
         if path.exists():

@@ -151,7 +151,11 @@ def main() -> None:
     names = ["airline"] if args.quick else args.datasets.split(",")
     out = args.out / "quick" if args.quick else args.out
     out.mkdir(parents=True, exist_ok=True)
-    (out / "environment.json").write_text(json.dumps({**environment(), "command": " ".join(sys.argv)}, indent=2) + "\n")
+    # Results accumulate over resumed runs, so every command that added to them is kept.
+    record = out / "environment.json"
+    commands = json.loads(record.read_text()).get("commands", []) if record.exists() else []
+    command = "python " + " ".join(sys.argv)
+    record.write_text(json.dumps({**environment(), "commands": commands + [command] * (command not in commands)}, indent=2) + "\n")
     run_suite({name: load_dataset(name) for name in names}, plan, out, encoder_dirs())
 
 

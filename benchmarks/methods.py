@@ -11,6 +11,7 @@ import contextlib
 import io
 import math
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -90,10 +91,13 @@ def setfit(train, y, test, seed, encoder_dir):
     model = SetFitModel.from_pretrained(str(encoder_dir))
     labels = sorted(set(y))
     data = Dataset.from_dict({"text": list(train), "label": [labels.index(v) for v in y]})
-    arguments = TrainingArguments(num_iterations=20, num_epochs=1, seed=seed, max_length=MAX_LENGTH, report_to="none")
-    trainer = Trainer(model=model, args=arguments, train_dataset=data)
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        _, fit_s = _timed(trainer.train)
+    # SetFit writes checkpoints (hundreds of MB) to ./checkpoints by default: keep them out of the work tree.
+    with tempfile.TemporaryDirectory() as scratch:
+        arguments = TrainingArguments(output_dir=scratch, num_iterations=20, num_epochs=1, seed=seed, max_length=MAX_LENGTH,
+                                      report_to="none")
+        trainer = Trainer(model=model, args=arguments, train_dataset=data)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            _, fit_s = _timed(trainer.train)
     predicted, predict_s = _timed(lambda: np.asarray(labels)[np.asarray(model.predict(list(test), batch_size=BATCH_SIZE))])
     trainable = sum(p.numel() for p in model.model_body.parameters()) + int(model.model_head.coef_.size + model.model_head.intercept_.size)
     return predicted, {"fit_seconds": fit_s, "predict_seconds": predict_s, "trainable_parameters": trainable}

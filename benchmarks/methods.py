@@ -164,12 +164,12 @@ def _headstart(model, train, y, test):
 
 
 def hs_frozen(train, y, test, seed, encoder_dir):
-    """headstart frozen with its defaults."""
+    """headstart frozen with its defaults (the last four layers, C by CV)."""
     return _headstart(headstart.FrozenEncoderClassifier(encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed), train, y, test)
 
 
 def hs_frozen_auto(train, y, test, seed, encoder_dir):
-    """headstart frozen with its automatic options: layers chosen by CV on cached vectors, C by CV."""
+    """headstart frozen with its automatic options: the layer set chosen by CV on cached vectors, C by CV."""
     model = headstart.FrozenEncoderClassifier(encoder=_spec(encoder_dir), layers="auto", max_length=MAX_LENGTH, cache=False, seed=seed)
     return _headstart(model, train, y, test)
 

@@ -31,7 +31,8 @@ def test_lp_ft_is_advised_with_enough_data_and_budget_and_its_estimate_is_within
     advice = advise(texts, labels, encoder=tiny_encoder, epochs=3)
     assert advice["recommendation"] == "lp-ft"
     estimate = advice["estimated_fit_seconds"]["lp-ft"]
-    measured = measured_fit_seconds("lp-ft", texts, labels, encoder=tiny_encoder, epochs=3)
+    # The least of three fits: one fit of 0.2 s can take twice as long when the allocator or a thread stalls.
+    measured = min(measured_fit_seconds("lp-ft", texts, labels, encoder=tiny_encoder, epochs=3) for _ in range(3))
     assert 0.5 <= estimate / measured <= 2.0, (estimate, measured)
 
 

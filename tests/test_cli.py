@@ -57,6 +57,10 @@ def test_train_predict_evaluate_embed(tmp_path, data_csv, trained, tiny_encoder,
         assert code == 0, err
     assert np.load(tmp_path / "f.npy").shape == (40, 64)
     assert len(pd.read_parquet(tmp_path / "f.parquet")["embedding"][0]) == 64
+    code, _, err = run(["embed", data_csv, "--encoder", tiny_encoder, "--layers", "-1", "--out", tmp_path / "last.npy"], capsys)
+    assert code == 0 and np.load(tmp_path / "last.npy").shape == (40, 32)
+    code, _, err = run(["embed", data_csv, "--encoder", tiny_encoder, "--out", tmp_path / "default.npy"], capsys)
+    assert code == 0 and np.load(tmp_path / "default.npy").shape == (40, 64)  # last4: both of the tiny encoder's layers
 
 
 def test_predict_reads_stdin(trained, capsys, monkeypatch):
@@ -87,6 +91,7 @@ BAD_INPUTS = {
     "not a model folder": (lambda t, e: ["predict", t, write(t, "x.txt", "good\n")], "not a headstart model"),
     "unknown strategy": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "magic", "--encoder", e], "known: zero-shot, tfidf"),
     "bad layers": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--layers", "last", "--encoder", e], "bad --layers"),
+    "auto layers for embed": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--layers", "auto", "--encoder", e, "--out", t / "f.npy"], "it is for train"),
 }
 
 

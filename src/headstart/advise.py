@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from .cache import EmbeddingCache, feature_namespace, text_sha
 from .data import check_labeled
-from .encoders import combine_layers, load_encoder, pool
+from .encoders import combine_layers, last_layers, load_encoder, pool
 from .heads import make_head, train_head
 from .strategies.tfidf import TfidfClassifier
 
@@ -63,7 +63,8 @@ def advise(
     cache.close()
     to_encode = len(set(data.texts)) - cached
 
-    features = combine_layers(torch.from_numpy(model.encode(sample, max_length=max_length)), (-1,), "concat", True).numpy()
+    # The frozen default's features (the last four layers), so the head is timed at its real width.
+    features = combine_layers(torch.from_numpy(model.encode(sample, max_length=max_length)), last_layers(model.num_layers), "concat", True).numpy()
     # The head's CV on the sample's real vectors and labels, scaled to the data's size: each fit's cost grows with
     # the rows, and how long the C path runs depends on how separable the real classes are.
     sample_codes = np.unique(y[picked], return_inverse=True)[1]

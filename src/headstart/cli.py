@@ -79,12 +79,15 @@ def say(message: str) -> None:
 
 
 def _layers(text: str) -> tuple[int, ...] | str:
-    if text.strip() == "auto":
-        return "auto"
+    from .encoders import LAYER_SPECS
+
+    if text.strip() in LAYER_SPECS:
+        return text.strip()
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise HeadstartError(f"bad --layers {text!r}; give comma-separated integers, e.g. -1 or -4,-3,-2,-1") from None
+        raise HeadstartError(f"bad --layers {text!r}; give comma-separated integers, e.g. -1 or -4,-3,-2,-1, "
+                             f"or one of {', '.join(LAYER_SPECS)}") from None
 
 
 @app.callback()
@@ -101,7 +104,11 @@ def _root(
 
 ENCODER = typer.Option(None, "--encoder", "-e", help="Hugging Face model folder or Hub id [default: packaged all-MiniLM-L6-v2].")
 POOLING = typer.Option("mean", "--pooling", help="mean, cls or max.")
-LAYERS = typer.Option("-1", "--layers", help="Comma-separated layers, e.g. -1 or -4,-3,-2,-1; or auto (chosen by CV).")
+LAYERS = typer.Option(
+    None, "--layers",
+    help="last4, auto (chosen by CV; frozen only), or comma-separated layers such as -1 [default: last4 for frozen "
+         "features, -1 for the strategies that train the encoder].",
+)
 COMBINE = typer.Option("concat", "--layer-combine", help="concat or mean of the chosen layers.")
 INSTRUCTION = typer.Option(None, "--instruction", help="A prefix prepended to every text before encoding.")
 MAX_LENGTH = typer.Option(256, "--max-length", help="Tokens per text; longer texts are truncated (and counted).")
@@ -123,7 +130,7 @@ def train(
     label_col: Optional[str] = LABEL_COL,
     encoder: Optional[str] = ENCODER,
     pooling: str = POOLING,
-    layers: str = LAYERS,
+    layers: Optional[str] = LAYERS,
     layer_combine: str = COMBINE,
     instruction: Optional[str] = INSTRUCTION,
     max_length: int = MAX_LENGTH,
@@ -147,10 +154,12 @@ def train(
 
     check_output_folder(out_dir, force)
     options = dict(
-        encoder=encoder, pooling=pooling, layers=_layers(layers), layer_combine=layer_combine, instruction=instruction,
+        encoder=encoder, pooling=pooling, layer_combine=layer_combine, instruction=instruction,
         max_length=max_length, precision=precision, head=head, C=C, class_weight=class_weight, seed=seed, cache=not no_cache,
         label_descriptions=_read_descriptions(label_descriptions) if label_descriptions else None,
     )
+    if layers is not None:
+        options["layers"] = _layers(layers)
     if validation_fraction is not None:
         options["validation_fraction"] = validation_fraction
     model = strategies.build(strategy, **options)
@@ -298,7 +307,7 @@ def embed(
     text_col: Optional[str] = TEXT_COL,
     encoder: Optional[str] = ENCODER,
     pooling: str = POOLING,
-    layers: str = LAYERS,
+    layers: Optional[str] = LAYERS,
     layer_combine: str = COMBINE,
     normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="L2-normalise each layer's vector."),
     instruction: Optional[str] = INSTRUCTION,
@@ -315,14 +324,17 @@ def embed(
 
     from .cache import encode_cached
     from .data import read_texts
-    from .encoders import check_feature_options, combine_layers, load_encoder
+    from .encoders import check_feature_options, combine_layers, layer_candidates, load_encoder
     from .model import make_cache
 
     _check_output_file(out_file, force, (".parquet", ".npy"))
-    chosen = _layers(layers)
+    spec = _layers(layers or "last4")
+    if spec == "auto":
+        raise HeadstartError("--layers auto chooses layers by cross-validation on labels, so it is for train; give last4 or layer numbers")
     with _session():
         texts = read_texts(data, text_col, encoding)
         model = load_encoder(encoder)
+        chosen = layer_candidates(spec, model.num_layers)[0]
         check_feature_options(pooling, chosen, layer_combine, model.num_layers)
         per_layer = encode_cached(model, texts, make_cache(not no_cache), pooling, max_length, instruction, precision=precision)
         features = combine_layers(torch.from_numpy(per_layer), chosen, layer_combine, normalize).numpy()

@@ -87,13 +87,32 @@ def combine_layers(per_layer: torch.Tensor, layers: Sequence[int], combine: str,
     return chosen.mean(dim=1) if combine == "mean" else chosen.flatten(1)
 
 
-def layer_candidates(num_layers: int) -> list[tuple[int, ...]]:
-    """The layer sets ``layers="auto"`` chooses from: the last layer, the last four, and every transformer layer.
+LAYER_SPECS = ("last4", "auto")
 
-    Lower layers keep lexical and syntactic detail that the last layer of a sentence encoder averages away;
-    which mix serves a task is an empirical question, answered by cross-validation on cached vectors.
+
+def last_layers(num_layers: int, k: int = 4) -> tuple[int, ...]:
+    """The last k transformer layers (all of them when the encoder has fewer)."""
+    return tuple(range(-min(k, num_layers), 0))
+
+
+def layer_candidates(layers: Sequence[int] | str, num_layers: int) -> list[tuple[int, ...]]:
+    """The layer sets a ``layers`` option stands for; more than one means: choose by cross-validation.
+
+    ``"last4"`` (the default) concatenates the last four layers, each L2-normalised: lower layers keep lexical and
+    syntactic detail that the last layer of a sentence encoder averages away (the feature-based recipe of the BERT
+    paper; on every benchmark set it beats the last layer alone, see BENCHMARKS.md). ``"auto"`` lets CV on the cached
+    vectors move from it to every transformer layer or to the last layer alone; the default comes first.
     """
-    return list(dict.fromkeys([(-1,), tuple(range(-min(4, num_layers), 0)), tuple(range(1, num_layers + 1))]))
+    if layers == "last4":
+        return [last_layers(num_layers)]
+    if layers == "auto":
+        candidates = [last_layers(num_layers), tuple(range(1, num_layers + 1)), (-1,)]
+        # In a shallow encoder two of these can name the same layers (-2,-1 and 1,2): keep the first.
+        same_layers = {tuple(layer % (num_layers + 1) for layer in c): c for c in reversed(candidates)}
+        return [c for c in candidates if c in same_layers.values()]
+    if isinstance(layers, str):
+        raise EncoderError(f"unknown layers {layers!r}; give layer numbers such as -1 or -4,-3,-2,-1, or one of {', '.join(LAYER_SPECS)}")
+    return [tuple(layers)]
 
 
 def check_feature_options(pooling: str, layers: Sequence[int], combine: str, num_layers: int) -> None:

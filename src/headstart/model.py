@@ -287,7 +287,8 @@ def model_card(config: dict) -> str:
         lines.append(f"- Encoder: {encoder['name']} ({encoder['parameters']:,} parameters), fingerprint `{encoder['fingerprint'][:16]}`")
     params = config["params"]
     lines += [
-        f"- Features: pooling `{params.get('pooling', '-')}`, layers `{params.get('layers', '-')}`, max_length {params.get('max_length', '-')}"
+        f"- Features: pooling `{params.get('pooling', '-')}`, layers `{training.get('layers', params.get('layers', '-'))}`"
+        f"{' (' + str(params['layers']) + ')' if isinstance(params.get('layers'), str) else ''}, max_length {params.get('max_length', '-')}"
         + (f", instruction {params['instruction']!r}" if params.get("instruction") else ""),
         f"- Trainable parameters: {training.get('trainable_parameters', 0):,}; frozen: {training.get('frozen_parameters', 0):,}",
         f"- Training data: {config['data']['examples']} examples, sha256 `{config['data']['sha256'][:16]}`; per class: "

@@ -21,7 +21,7 @@ from headstart.compare import read_jsonl  # noqa: E402
 
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
-ORDER = ["tfidf", "st_lr", "setfit", "hf_full", "hs_frozen", "hs_frozen_auto", "hs_frozen_auto_bf16", "hs_lpft", "hs_full"]
+ORDER = ["tfidf", "st_lr", "setfit", "hf_full", "hs_frozen", "hs_frozen_auto", "hs_frozen_bf16", "hs_lpft", "hs_full"]
 
 
 def load_runs(folder: Path) -> list[dict]:
@@ -97,11 +97,11 @@ def targets(table: dict, datasets: list[str]) -> list[str]:
             closed = (a - lo) / (hi - lo)
             lines.append(f"- n={n}, over {', '.join(shared)}: frozen (auto) {a:.3f}, st_lr {lo:.3f}, hs_full {hi:.3f}; frozen closes "
                          f"{closed:.0%} of the gap (target ≥ 50%): {verdict(closed >= 0.5)}")
-    bf16 = [table[(d, "hs_frozen_auto_bf16", n)]["acc"] - table[(d, ours, n)]["acc"]
-            for d in datasets for n in sizes if (d, "hs_frozen_auto_bf16", n) in table and (d, ours, n) in table]
+    bf16 = [table[(d, "hs_frozen_bf16", n)]["acc"] - table[(d, "hs_frozen", n)]["acc"]
+            for d in datasets for n in sizes if (d, "hs_frozen_bf16", n) in table and (d, "hs_frozen", n) in table]
     if bf16:
         worst = 100 * max(abs(v) for v in bf16)
-        lines.append(f"- bf16 encoding vs fp32 (frozen auto), largest difference in any cell: {worst:.1f} pt (allowed 0.5 pt): {verdict(worst <= 0.5)}")
+        lines.append(f"- bf16 encoding vs fp32 (frozen defaults), largest difference in any cell: {worst:.1f} pt (allowed 0.5 pt): {verdict(worst <= 0.5)}")
     for peer, ratio in (("hs_full", 10), ("hf_full", 10), ("setfit", 50)):
         shares = [table[(d, ours, n)]["fit_seconds"] / table[(d, peer, n)]["fit_seconds"]
                   for d in datasets for n in sizes if (d, ours, n) in table and (d, peer, n) in table]

@@ -23,6 +23,20 @@ def test_linear_head_matches_scikit_learn_logistic_regression():
     assert info["C"] == 0.5 and info["C_chosen_by"] == "given"
 
 
+def test_wide_features_are_fitted_exactly_in_the_span_of_the_rows():
+    # More features than examples, as in few-shot work: the head is fitted in the rows' span, then mapped back.
+    X, y = blobs(n=30, d=100, k=3, seed=1)
+    X[:, 50:] = 0.0  # directions no example uses must get zero weight
+    head, _ = train_head(X, y, 3, "linear", C=2.0, class_weight="balanced")
+    reference = LogisticRegression(C=2.0, class_weight="balanced", max_iter=5000, tol=1e-10).fit(X, y)
+    with torch.no_grad():
+        ours = torch.softmax(head(torch.as_tensor(X)), dim=1).numpy()
+        weight = head.linear.weight.numpy()
+    np.testing.assert_allclose(ours, reference.predict_proba(X), atol=2e-3)
+    np.testing.assert_allclose(weight, reference.coef_ - reference.coef_.mean(axis=0), atol=2e-3)
+    assert np.abs(weight[:, 50:]).max() < 1e-6
+
+
 def test_C_is_chosen_by_cross_validation_and_reported():
     X, y = blobs()
     _, info = train_head(X, y, 3, "linear")

@@ -159,11 +159,13 @@ def choose_C(
     Z: np.ndarray, curvature: np.ndarray, y: np.ndarray, weights: np.ndarray, n_classes: int, seed: int,
     grid: tuple[float, ...] = C_GRID, patience: int = 3,
 ) -> tuple[float, np.ndarray | None, int]:
-    """Pick C from ``grid`` by stratified k-fold CV accuracy (ties: lower log loss); k is 5, or less for tiny classes.
+    """Pick C from ``grid`` by stratified k-fold CV log loss; k is 5, or less for tiny classes.
 
-    C rises along the grid, the folds' fits starting from their fits at the previous C; the path stops once
-    ``patience`` values in a row have not raised the accuracy, since the large-C fits are the slow ones (on
-    separable data the accuracy plateaus while the log loss keeps falling, all the way to the largest C).
+    Log loss (the out-of-fold cross-entropy) is a proper scoring rule: with a few dozen CV examples, accuracy
+    moves in steps of one example and ties across much of the grid, so choosing by it scatters C (trec6, 32 per class,
+    five seeds: 0.32 to 1000 by accuracy, 31.6 every time by log loss). C rises
+    along the grid, the folds' fits starting from their fits at the previous C; the path stops once ``patience``
+    values in a row have not lowered the log loss, since the large-C fits are the slow ones.
     Returns the chosen C, the out-of-fold predictions made with it, and k (None and 0 when a class has fewer
     than 2 examples, too few for CV).
     """
@@ -175,7 +177,7 @@ def choose_C(
     for f, (_, val) in enumerate(splits):
         masks[f, val] = 0.0
     fitted: tuple[np.ndarray, np.ndarray] | None = None
-    scores: list[tuple[float, float]] = []
+    log_losses: list[float] = []
     predictions: list[np.ndarray] = []
     for C in grid:
         # A looser tolerance suffices to rank C values; the final fit uses the tight default.
@@ -184,13 +186,11 @@ def choose_C(
         proba = np.zeros((len(y), n_classes))
         for f, (_, val) in enumerate(splits):
             proba[val] = softmax(Z[val] @ W[f].T + b[f], axis=1)
-        log_loss = -np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None)).mean()
-        scores.append((round(float((proba.argmax(axis=1) == y).mean()), 10), -log_loss))
+        log_losses.append(float(-np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None)).mean()))
         predictions.append(proba.argmax(axis=1))
-        first_best_accuracy = max(range(len(scores)), key=lambda i: (scores[i][0], -i))
-        if len(scores) - 1 - first_best_accuracy >= patience:
+        best = int(np.argmin(log_losses))
+        if len(log_losses) - 1 - best >= patience:
             break
-    best = max(range(len(scores)), key=lambda i: scores[i])
     return grid[best], predictions[best], folds
 
 

@@ -60,6 +60,9 @@ def test_lp_ft_starts_from_a_cached_linear_probe(tiny_encoder, toy_data):
     headstart.FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, labels)  # warms the cache
     model = headstart.build("lp-ft", encoder=tiny_encoder, epochs=2).fit(texts, labels)
     assert model.training_info_["probe"]["C_chosen_by"].endswith("-fold CV")
+    # The probe is fitted on the training rows only; the held-out rows judge the fine-tune.
+    held_out = model.training_info_["validation"]["examples"]
+    assert held_out > 0 and model.training_info_["probe"]["validation"]["examples"] == len(texts) - held_out
     batches = int(np.ceil(len(texts) * 0.85 / 16))
     assert model.training_info_["encoder_backward_passes"] <= 2 * batches
 

@@ -59,21 +59,22 @@ def train_end_to_end(
     texts: list[str],
     y: np.ndarray,
     *,
+    train: np.ndarray,
+    val: np.ndarray,
     features: dict,
     encoder_lr: float,
     head_lr: float,
     epochs: int,
     batch_size: int,
-    validation_fraction: float,
     class_weight: str | None,
     seed: int,
     patience: int = 3,
     warmup_fraction: float = 0.1,
 ) -> dict:
-    """Train the encoder's trainable parameters and the head together; keep the epoch with the lowest validation loss."""
+    """Train the encoder's trainable parameters and the head together on the ``train`` rows; keep the epoch with the
+    lowest loss on the ``val`` rows."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    train, val = stratified_split(y, validation_fraction, seed)
     prompts = with_instruction(texts, features["instruction"])
     ids = encoder.tokenize(prompts, features["max_length"], padding=False)["input_ids"]
     labels = torch.as_tensor(y)
@@ -199,10 +200,14 @@ class FineTunedClassifier(TextClassifier):
         options = self._feature_options()
         probe_info: dict = {}
         passes_before = base.forward_passes
+        train, val = stratified_split(codes, self.validation_fraction, self.seed)
         if kind == "lp-ft":
-            per_layer = encode_cached(base, texts, make_cache(self.cache), self.pooling, self.max_length, self.instruction)
+            # The probe must not see the rows that judge the fine-tune: a probe fitted on them starts with a flattering
+            # validation loss that early stopping then refuses to leave.
+            train_texts = [texts[i] for i in train]
+            per_layer = encode_cached(base, train_texts, make_cache(self.cache), self.pooling, self.max_length, self.instruction)
             probe_features = combine_layers(torch.from_numpy(per_layer), self.layers, self.layer_combine, self.normalize)
-            head, probe_info = train_head(probe_features.numpy(), codes, len(self.classes_), "linear", None, self.class_weight, 0.0, self.seed)
+            head, probe_info = train_head(probe_features.numpy(), codes[train], len(self.classes_), "linear", None, self.class_weight, 0.0, self.seed)
             head.train()
         else:
             torch.manual_seed(self.seed)
@@ -213,10 +218,9 @@ class FineTunedClassifier(TextClassifier):
         unfreeze(self.encoder_.model, kind, k)
         trainable = count_parameters(self.encoder_.model, trainable_only=True) + count_parameters(head)
         info = train_end_to_end(
-            self.encoder_, head, texts, codes, features=options,
+            self.encoder_, head, texts, codes, train=train, val=val, features=options,
             encoder_lr=self.encoder_lr, head_lr=self.encoder_lr if kind == "lp-ft" else self.head_lr,
-            epochs=self.epochs, batch_size=self.batch_size, validation_fraction=self.validation_fraction,
-            class_weight=self.class_weight, seed=self.seed,
+            epochs=self.epochs, batch_size=self.batch_size, class_weight=self.class_weight, seed=self.seed,
         )
         self.encoder_.model.requires_grad_(False)
         self.head_ = head

@@ -45,6 +45,14 @@ def test_C_is_chosen_by_cross_validation_and_reported():
     assert 0.5 < info["validation"]["accuracy"] <= 1.0
 
 
+def test_the_one_standard_error_rule_picks_a_smaller_C_on_noisy_data():
+    for seed in range(3):
+        X, y = blobs(n=45, d=40, seed=seed)
+        _, best = train_head(X, y, 3, "linear", seed=seed)
+        _, simpler = train_head(X, y, 3, "linear", seed=seed, within_one_se=True)
+        assert simpler["C"] < best["C"] and simpler["C_chosen_by"] == "5-fold CV, one-SE rule"
+
+
 @pytest.mark.parametrize("kind", ["linear", "mlp"])
 def test_the_same_seed_gives_the_same_head(kind):
     X, y = blobs()

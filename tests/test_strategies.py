@@ -59,7 +59,7 @@ def test_lp_ft_starts_from_a_cached_linear_probe(tiny_encoder, toy_data):
     texts, labels = toy_data
     headstart.FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, labels)  # warms the cache
     model = headstart.build("lp-ft", encoder=tiny_encoder, epochs=2).fit(texts, labels)
-    assert model.training_info_["probe"]["C_chosen_by"].endswith("-fold CV")
+    assert model.training_info_["probe"]["C_chosen_by"].endswith("-fold CV, one-SE rule")
     # The probe is fitted on the training rows only; the held-out rows judge the fine-tune.
     held_out = model.training_info_["validation"]["examples"]
     assert held_out > 0 and model.training_info_["probe"]["validation"]["examples"] == len(texts) - held_out

@@ -207,7 +207,10 @@ class FineTunedClassifier(TextClassifier):
             train_texts = [texts[i] for i in train]
             per_layer = encode_cached(base, train_texts, make_cache(self.cache), self.pooling, self.max_length, self.instruction)
             probe_features = combine_layers(torch.from_numpy(per_layer), self.layers, self.layer_combine, self.normalize)
-            head, probe_info = train_head(probe_features.numpy(), codes[train], len(self.classes_), "linear", None, self.class_weight, 0.0, self.seed)
+            # A probe at the best-loss C can be so sure of the training rows that the fine-tune gets little gradient.
+            head, probe_info = train_head(
+                probe_features.numpy(), codes[train], len(self.classes_), "linear", None, self.class_weight, 0.0, self.seed, within_one_se=True
+            )
             head.train()
         else:
             torch.manual_seed(self.seed)

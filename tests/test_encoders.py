@@ -50,6 +50,23 @@ def test_fingerprint_identifies_the_weights(tiny_encoder):
     assert fingerprint_of(encoder.model) != encoder.fingerprint()
 
 
+def test_fingerprint_now_sees_every_write_through_torch(tiny_encoder):
+    encoder = Encoder.load(tiny_encoder)
+    original = encoder.fingerprint()
+    assert encoder.fingerprint_now() == original
+    weight = next(encoder.model.parameters())
+    saved = {k: v.clone() for k, v in encoder.model.state_dict().items()}
+    with torch.no_grad():
+        weight[0, 0] += 1.0
+    assert encoder.fingerprint_now() == fingerprint_of(encoder.model) != original
+    encoder.model.load_state_dict(saved)
+    assert encoder.fingerprint_now() == original
+    weight.requires_grad_(True)
+    weight.grad = torch.ones_like(weight)
+    torch.optim.SGD([weight], lr=0.1).step()
+    assert encoder.fingerprint_now() == fingerprint_of(encoder.model) != original
+
+
 def test_combine_layers_concatenates_or_averages_normalised_layers():
     per_layer = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)
     assert combine_layers(per_layer, (-2, -1), "concat", True).shape == (2, 8)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from .cache import EmbeddingCache, feature_namespace, text_sha
 from .data import check_labeled
-from .encoders import combine_layers, last_layers, load_encoder, pool
+from .encoders import combine_layers, fingerprint_of, last_layers, load_encoder, pool
 from .heads import make_head, train_head
 from .strategies.tfidf import TfidfClassifier
 
@@ -79,7 +79,7 @@ def advise(
 
     n_val = int(round(validation_fraction * n))
     epoch_full = (n - n_val) * train_step_per_text + n_val * forward_per_text
-    frozen = to_encode * forward_per_text + head_seconds + _timed(model.fingerprint_now)
+    frozen = to_encode * forward_per_text + head_seconds + _timed(lambda: fingerprint_of(model.model))  # a fit hashes θ once
     estimates = {
         "zero-shot": classes * forward_per_text,
         "tfidf": tfidf_seconds,

@@ -169,8 +169,10 @@ def hs_frozen(train, y, test, seed, encoder_dir):
 
 
 def hs_frozen_auto(train, y, test, seed, encoder_dir):
-    """headstart frozen with its automatic options: the layer set chosen by CV on cached vectors, C by CV."""
-    model = headstart.FrozenEncoderClassifier(encoder=_spec(encoder_dir), layers="auto", max_length=MAX_LENGTH, cache=False, seed=seed)
+    """headstart frozen with its best options: TF-IDF features beside the encoder's (``lexical``), the layer set chosen by
+    CV on cached vectors, C by CV."""
+    model = headstart.FrozenEncoderClassifier(encoder=_spec(encoder_dir), layers="auto", lexical=True, max_length=MAX_LENGTH,
+                                              cache=False, seed=seed)
     return _headstart(model, train, y, test)
 
 
@@ -182,10 +184,12 @@ def hs_frozen_bf16(train, y, test, seed, encoder_dir):
 
 
 def hs_lpft(train, y, test, seed, encoder_dir):
+    """headstart ``lp-ft``: a linear probe on cached frozen features, then every weight fine-tuned from it."""
     return _headstart(headstart.build("lp-ft", encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed), train, y, test)
 
 
 def hs_full(train, y, test, seed, encoder_dir):
+    """headstart ``full``: every weight fine-tuned, mean-pooling head, early stopping on a held-out split."""
     return _headstart(headstart.build("full", encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed), train, y, test)
 
 

@@ -21,7 +21,14 @@ from headstart.compare import read_jsonl  # noqa: E402
 
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
+import methods  # noqa: E402  (benchmarks/ is not a package)
+
 ORDER = ["tfidf", "st_lr", "setfit", "hf_full", "hs_frozen", "hs_frozen_auto", "hs_frozen_bf16", "hs_lpft", "hs_full"]
+
+
+def method_list() -> list[str]:
+    """One line per method, from its docstring in methods.py."""
+    return [f"- `{name}`: " + " ".join(methods.METHODS[name].__doc__.split()) for name in ORDER]
 
 
 def load_runs(folder: Path) -> list[dict]:
@@ -203,6 +210,8 @@ def main() -> None:
                ("headstart", "torch", "transformers", "scikit-learn", "sentence-transformers", "setfit")),
                "- Commands, in the order they ran (each resumes the results of the ones before): "
                + "; ".join(f"`{c}`" for c in environment.get("commands", [])), ""]
+    md += ["## Methods", "", "All on the same all-MiniLM-L6-v2 weights, max_length 256 (`hs_frozen_auto (mpnet)`: the same "
+           "options on all-mpnet-base-v2).", "", *method_list(), ""]
     for extra in ("throughput", "warm_retrain"):
         path = args.results / f"{extra}.json"
         if path.exists():

@@ -91,6 +91,7 @@ BAD_INPUTS = {
     "not a model folder": (lambda t, e: ["predict", t, write(t, "x.txt", "good\n")], "not a headstart model"),
     "unknown strategy": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "magic", "--encoder", e], "known: zero-shot, tfidf"),
     "bad layers": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--layers", "last", "--encoder", e], "bad --layers"),
+    "lexical beside a trained encoder": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--lexical", "--encoder", e], "use it with --strategy frozen"),
     "auto layers for embed": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--layers", "auto", "--encoder", e, "--out", t / "f.npy"], "it is for train"),
 }
 

@@ -81,6 +81,25 @@ def test_save_and_load_give_the_same_predictions(tiny_encoder, toy_data, tmp_pat
     np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
 
 
+def test_lexical_features_separate_words_the_encoder_cannot_read(tiny_encoder, tmp_path):
+    # Words outside the tiny encoder's vocabulary all become [UNK]: only the TF-IDF features can tell them apart.
+    rng = np.random.default_rng(0)
+    filler = ["good", "bad", "fine", "okay", "great", "awful"]
+    texts = [" ".join([*rng.choice(filler, 3), marker]) for marker in ("zqxj", "vwkb") for _ in range(20)]
+    labels = ["a"] * 20 + ["b"] * 20
+    held_out = [" ".join([*rng.choice(filler, 3), marker]) for marker in ("zqxj", "vwkb")]
+    plain = FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, labels)
+    model = FrozenEncoderClassifier(encoder=tiny_encoder, lexical=True).fit(texts, labels)
+    assert plain.training_info_["validation"]["accuracy"] < 0.8
+    assert model.training_info_["validation"]["accuracy"] == 1.0
+    assert model.predict(held_out).tolist() == ["a", "b"]
+    terms = model.training_info_["lexical_terms"]
+    assert terms > 0 and model.head_.linear.weight.shape[1] == plain.head_.linear.weight.shape[1] + terms
+    folder = model.save(tmp_path / "model")
+    assert "tfidf.json" in os.listdir(folder) and "TF-IDF terms" in (folder / "README.md").read_text()
+    np.testing.assert_allclose(headstart.load(folder).predict_proba(held_out), model.predict_proba(held_out), atol=1e-6)
+
+
 def test_an_existing_folder_is_replaced_only_with_force(tiny_encoder, toy_data, tmp_path):
     texts, labels = toy_data
     model = FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, labels)

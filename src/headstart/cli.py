@@ -133,6 +133,7 @@ def train(
     layers: Optional[str] = LAYERS,
     layer_combine: str = COMBINE,
     instruction: Optional[str] = INSTRUCTION,
+    lexical: bool = typer.Option(False, "--lexical", help="frozen: add word and character TF-IDF features beside the encoder's."),
     max_length: int = MAX_LENGTH,
     precision: str = PRECISION,
     head: str = typer.Option("linear", "--head", help="linear (logistic regression, C by CV) or mlp."),
@@ -154,7 +155,7 @@ def train(
 
     check_output_folder(out_dir, force)
     options = dict(
-        encoder=encoder, pooling=pooling, layer_combine=layer_combine, instruction=instruction,
+        encoder=encoder, pooling=pooling, layer_combine=layer_combine, instruction=instruction, lexical=lexical,
         max_length=max_length, precision=precision, head=head, C=C, class_weight=class_weight, seed=seed, cache=not no_cache,
         label_descriptions=_read_descriptions(label_descriptions) if label_descriptions else None,
     )
@@ -163,6 +164,8 @@ def train(
     if validation_fraction is not None:
         options["validation_fraction"] = validation_fraction
     model = strategies.build(strategy, **options)
+    if lexical and "lexical" not in model.get_params():
+        raise HeadstartError(f"--lexical adds TF-IDF features beside a frozen encoder's; use it with --strategy frozen, not {strategy}")
     if "encoder" in model.get_params():
         resolve_encoder(encoder)  # a wrong path fails before any data is read
     with _session():

@@ -115,7 +115,7 @@ def row_space(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarr
 def fit_logistic(
     Z: np.ndarray, curvature: np.ndarray, y: np.ndarray, weights: np.ndarray, C: float, n_classes: int,
     masks: np.ndarray | None = None, init: tuple[np.ndarray, np.ndarray] | None = None,
-    tolerance: float = 1e-6, max_iter: int = 500,
+    tolerance: float = 1e-5, max_iter: int = 500,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit k logistic regressions at once on ``row_space`` coordinates, problem f on the rows where ``masks[f]`` is 1
     (default: one problem, on all rows).

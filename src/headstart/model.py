@@ -18,7 +18,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import artifacts
+from . import artifacts, lexical
 from .cache import EmbeddingCache, encode_cached
 from .costs import count_parameters, peak_rss_mb
 from .data import as_texts, check_labeled
@@ -103,6 +103,9 @@ class FrozenEncoderClassifier(TextClassifier):
         layer_combine: ``concat`` or ``mean`` of the chosen layers.
         normalize: L2-normalise each layer's vector, so a text's length does not set its feature scale.
         instruction: a prefix prepended to every text before encoding.
+        lexical: add word and character n-gram TF-IDF of the training texts beside the encoder's vectors (at most
+            ``lexical.BESIDE_ENCODER`` terms), in the same head under the same CV'd C. Exact words that mean
+            pooling blurs help topics, question types and spam; tweet sentiment lost a point (see BENCHMARKS.md).
         C: the inverse L2 strength of the linear head; None chooses it by stratified CV.
         validation_fraction: held out per class for early stopping (the mlp head).
         precision: ``fp32`` (default: exact, fast everywhere) or ``bf16`` (2-2.5x faster encoding on CPUs with native
@@ -121,6 +124,7 @@ class FrozenEncoderClassifier(TextClassifier):
         layer_combine: str = "concat",
         normalize: bool = True,
         instruction: str | None = None,
+        lexical: bool = False,
         max_length: int = 256,
         C: float | None = None,
         class_weight: str | None = None,
@@ -137,6 +141,7 @@ class FrozenEncoderClassifier(TextClassifier):
         self.layer_combine = layer_combine
         self.normalize = normalize
         self.instruction = instruction
+        self.lexical = lexical
         self.max_length = max_length
         self.C = C
         self.class_weight = class_weight
@@ -152,8 +157,11 @@ class FrozenEncoderClassifier(TextClassifier):
             self.precision,
         ))
 
-    def _features(self, per_layer: torch.Tensor, layers: tuple[int, ...]) -> np.ndarray:
-        return combine_layers(per_layer, layers, self.layer_combine, self.normalize).numpy()
+    def _features(self, texts: list[str], per_layer: torch.Tensor, layers: tuple[int, ...]) -> np.ndarray:
+        features = combine_layers(per_layer, layers, self.layer_combine, self.normalize).numpy()
+        if not self.lexical:
+            return features
+        return np.hstack([features, lexical.transform(self.vectorizers_, texts).toarray().astype(np.float32)])
 
     def _train_head(self, features: np.ndarray, codes: np.ndarray):
         return train_head(features, codes, len(self.classes_), self.head, self.C, self.class_weight, self.validation_fraction, self.seed)
@@ -171,7 +179,9 @@ class FrozenEncoderClassifier(TextClassifier):
         passes_before = self.encoder_.forward_passes
         per_layer = self._per_layer(texts)
         encoded = time.perf_counter()
-        fits = {layers: self._train_head(self._features(per_layer, layers), codes) for layers in candidates}
+        if self.lexical:
+            self.vectorizers_ = lexical.fit_vectorizers(texts, lexical.BESIDE_ENCODER)
+        fits = {layers: self._train_head(self._features(texts, per_layer, layers), codes) for layers in candidates}
         scores = {c: (fits[c][1].get("validation") or {}).get("accuracy") for c in candidates}
         if len(candidates) > 1 and None in scores.values():
             warnings.warn("layers='auto' found no validation data to compare layer sets (a class has fewer than 2 "
@@ -182,6 +192,7 @@ class FrozenEncoderClassifier(TextClassifier):
         self.training_info_ = {
             **head_info,
             "layers": list(self.layers_),
+            "lexical_terms": sum(len(v.vocabulary_) for v in self.vectorizers_.values()) if self.lexical else 0,
             "layer_search": {str(list(c)): scores[c] for c in candidates} if len(candidates) > 1 else None,
             "encoder_forward_passes": self.encoder_.forward_passes - passes_before,
             "encoder_backward_passes": 0,
@@ -197,7 +208,8 @@ class FrozenEncoderClassifier(TextClassifier):
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self, "head_")
-        features = torch.as_tensor(self._features(self._per_layer(as_texts(X)), self.layers_))
+        texts = as_texts(X)
+        features = torch.as_tensor(self._features(texts, self._per_layer(texts), self.layers_))
         with torch.no_grad():
             return torch.softmax(self.head_(features), dim=1).numpy()
 
@@ -206,7 +218,7 @@ class FrozenEncoderClassifier(TextClassifier):
             "encoder": encoder_record(self.encoder_),
             "head": {"kind": self.head, "n_features": int(next(self.head_.parameters()).shape[1]), "n_classes": len(self.classes_)},
         }
-        return config, {"head": self.head_.state_dict()}, None
+        return config, {"head": self.head_.state_dict()}, (lambda staging: lexical.write(self.vectorizers_, staging)) if self.lexical else None
 
     @classmethod
     def load(cls, path: str | Path) -> FrozenEncoderClassifier:
@@ -220,6 +232,8 @@ class FrozenEncoderClassifier(TextClassifier):
         restore_fitted(model, config)
         model.layers_ = tuple(config["training"]["layers"])
         model.head_ = head_from_state(artifacts.read_tensors(path, "head"))
+        if model.lexical:
+            model.vectorizers_ = lexical.read(path)
         return model
 
 
@@ -289,7 +303,8 @@ def model_card(config: dict) -> str:
     lines += [
         f"- Features: pooling `{params.get('pooling', '-')}`, layers `{training.get('layers', params.get('layers', '-'))}`"
         f"{' (' + str(params['layers']) + ')' if isinstance(params.get('layers'), str) else ''}, max_length {params.get('max_length', '-')}"
-        + (f", instruction {params['instruction']!r}" if params.get("instruction") else ""),
+        + (f", instruction {params['instruction']!r}" if params.get("instruction") else "")
+        + (f", plus {training['lexical_terms']:,} word and character TF-IDF terms" if training.get("lexical_terms") else ""),
         f"- Trainable parameters: {training.get('trainable_parameters', 0):,}; frozen: {training.get('frozen_parameters', 0):,}",
         f"- Training data: {config['data']['examples']} examples, sha256 `{config['data']['sha256'][:16]}`; per class: "
         + ", ".join(f"{k} {v}" for k, v in config["data"]["class_counts"].items()),

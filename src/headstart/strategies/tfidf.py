@@ -6,28 +6,20 @@ What many users would pick instead, and the floor any encoder strategy must beat
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-from .. import artifacts
-from ..errors import ModelFormatError
+from .. import artifacts, lexical
 from ..costs import peak_rss_mb
 from ..data import as_texts
 from ..heads import check_head_options
 from ..model import TextClassifier, params_from_config, restore_fitted
-
-VECTORIZERS = {
-    "word": {"analyzer": "word", "ngram_range": (1, 2), "sublinear_tf": True, "min_df": 1, "lowercase": True},
-    "char": {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True, "min_df": 1, "lowercase": True},
-}
 
 
 class TfidfClassifier(TextClassifier):
@@ -41,15 +33,13 @@ class TfidfClassifier(TextClassifier):
         self.max_features = max_features
 
     def _features(self, texts: list[str]) -> sp.csr_matrix:
-        return sp.hstack([v.transform(texts) for v in self.vectorizers_.values()]).tocsr()
+        return lexical.transform(self.vectorizers_, texts)
 
     def fit(self, X, y) -> TfidfClassifier:
         start = time.perf_counter()
         check_head_options("linear", self.C, self.class_weight)
         texts, codes = self._set_labels(X, y)
-        self.vectorizers_ = {
-            name: TfidfVectorizer(**options, max_features=self.max_features // 2).fit(texts) for name, options in VECTORIZERS.items()
-        }
+        self.vectorizers_ = lexical.fit_vectorizers(texts, self.max_features)
         # C=10 suits L2-normalised TF-IDF rows, whose logits are small at scikit-learn's default C=1.
         C = 10.0 if self.C is None else self.C
         regression = LogisticRegression(C=C, class_weight=self.class_weight, max_iter=2000)
@@ -75,28 +65,15 @@ class TfidfClassifier(TextClassifier):
         return torch.softmax(torch.as_tensor(np.asarray(logits)), dim=1).numpy()
 
     def _artifact(self):
-        def write_vocabularies(staging: Path) -> None:
-            vocab = {name: {"vocabulary": {k: int(i) for k, i in v.vocabulary_.items()}, "idf": v.idf_.tolist()}
-                     for name, v in self.vectorizers_.items()}
-            (staging / "tfidf.json").write_text(json.dumps(vocab))
-
         tensors = {"coef": torch.from_numpy(self.coef_), "intercept": torch.from_numpy(self.intercept_)}
-        return {}, {"weights": tensors}, write_vocabularies
+        return {}, {"weights": tensors}, lambda staging: lexical.write(self.vectorizers_, staging)
 
     @classmethod
     def load(cls, path: str | Path) -> TfidfClassifier:
         config = artifacts.read_config(path)
         model = cls(**params_from_config(config))
         restore_fitted(model, config)
-        try:
-            saved = json.loads((Path(path) / "tfidf.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise ModelFormatError(f"{path}/tfidf.json cannot be read ({exc}); retrain the model") from None
-        model.vectorizers_ = {}
-        for name, options in VECTORIZERS.items():
-            vectorizer = TfidfVectorizer(**options, vocabulary=saved[name]["vocabulary"])
-            vectorizer.idf_ = np.asarray(saved[name]["idf"])
-            model.vectorizers_[name] = vectorizer
+        model.vectorizers_ = lexical.read(path)
         weights = artifacts.read_tensors(path, "weights")
         model.coef_, model.intercept_ = weights["coef"].numpy(), weights["intercept"].numpy()
         return model

@@ -25,12 +25,21 @@ BESIDE_ENCODER = 4096
 
 
 def fit_vectorizers(texts: list[str], max_features: int) -> dict[str, TfidfVectorizer]:
-    """One vectorizer per kind, each keeping its ``max_features // 2`` most frequent terms."""
-    return {name: TfidfVectorizer(**options, max_features=max_features // 2).fit(texts) for name, options in VECTORIZERS.items()}
+    """One vectorizer per kind, each keeping its ``max_features // 2`` most frequent terms; a kind that finds no
+    terms (texts of one-letter words have no word terms) is left out."""
+    fitted = {}
+    for name, options in VECTORIZERS.items():
+        try:
+            fitted[name] = TfidfVectorizer(**options, max_features=max_features // 2).fit(texts)
+        except ValueError:  # scikit-learn's "empty vocabulary"
+            continue
+    return fitted
 
 
 def transform(vectorizers: dict[str, TfidfVectorizer], texts: list[str]) -> sp.csr_matrix:
     """Rows of word then character TF-IDF, each part L2-normalised."""
+    if not vectorizers:
+        return sp.csr_matrix((len(texts), 0))
     return sp.hstack([v.transform(texts) for v in vectorizers.values()]).tocsr()
 
 
@@ -44,7 +53,7 @@ def read(folder: str | Path) -> dict[str, TfidfVectorizer]:
     try:
         saved = json.loads((Path(folder) / FILE).read_text())
         vectorizers = {}
-        for name, options in VECTORIZERS.items():
+        for name, options in ((name, VECTORIZERS[name]) for name in saved):
             vectorizer = TfidfVectorizer(**options, vocabulary=saved[name]["vocabulary"])
             vectorizer.idf_ = np.asarray(saved[name]["idf"])
             vectorizers[name] = vectorizer

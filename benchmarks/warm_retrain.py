@@ -1,4 +1,4 @@
-"""Warm retrain: the same 500 examples fitted twice in one process; the second fit finds every vector cached.
+"""Warm retrain: 500 examples fitted cold (empty cache), then warm (every vector cached), three times over in one process.
 
 Interpreter start-up and encoder loading are excluded from both fits and reported separately.
 
@@ -31,23 +31,30 @@ def main() -> None:
     load_encoder(None).fingerprint()
     loaded = time.perf_counter()
     result = {"examples": 500, "import_seconds": imported - started, "encoder_load_seconds": loaded - loading, "fits": []}
-    with tempfile.TemporaryDirectory() as cache:
-        for label in ("cold", "warm", "warm"):
-            model = FrozenEncoderClassifier(cache=cache)
-            begun = time.perf_counter()
-            model.fit(train, y)
-            info = model.training_info_
-            result["fits"].append({"fit": label, "seconds": time.perf_counter() - begun, "forward_passes": info["encoder_forward_passes"],
-                                   "encode_seconds": info["seconds"]["encode"], "head_seconds": info["seconds"]["head"]})
-    cold, warm = result["fits"][0], min(result["fits"][1:], key=lambda f: f["seconds"])
-    result["speedup"] = cold["seconds"] / warm["seconds"]
+    # Cold and warm alternate, three of each: a cold fit gets a new, empty cache and the warm fit after it reuses
+    # that cache, so machine noise falls on both sides alike; the speed-up is reported from the best and the medians.
+    for _ in range(3):
+        with tempfile.TemporaryDirectory() as cache:
+            for label in ("cold", "warm"):
+                model = FrozenEncoderClassifier(cache=cache)
+                begun = time.perf_counter()
+                model.fit(train, y)
+                info = model.training_info_
+                result["fits"].append({"fit": label, "seconds": time.perf_counter() - begun, "forward_passes": info["encoder_forward_passes"],
+                                       "encode_seconds": info["seconds"]["encode"], "head_seconds": info["seconds"]["head"]})
+    cold = [f["seconds"] for f in result["fits"] if f["fit"] == "cold"]
+    warm = [f["seconds"] for f in result["fits"] if f["fit"] == "warm"]
+    result["speedup"] = min(cold) / min(warm)
+    result["speedup_median"] = float(np.median(cold) / np.median(warm))
     result["markdown"] = [
         "## Warm retrain", "",
-        f"500 airline tweets, `FrozenEncoderClassifier()` fitted three times in one process (`python benchmarks/warm_retrain.py`); "
+        f"500 airline tweets, `FrozenEncoderClassifier()` fitted cold (empty cache) then warm, three times over, in one process "
+        f"(`python benchmarks/warm_retrain.py`); "
         f"import {result['import_seconds']:.1f} s and encoder load {result['encoder_load_seconds']:.1f} s excluded.", "",
         "| fit | seconds | encoder forward passes | encode s | head s |", "|---|---|---|---|---|",
         *[f"| {f['fit']} | {f['seconds']:.3f} | {f['forward_passes']} | {f['encode_seconds']:.3f} | {f['head_seconds']:.3f} |" for f in result["fits"]],
-        "", f"Warm retrain speed-up: **{result['speedup']:.1f}x** (target ≥ 20x: {'met' if result['speedup'] >= 20 else 'not met'}).",
+        "", f"Warm retrain speed-up: **{result['speedup']:.1f}x** best, {result['speedup_median']:.1f}x median "
+        f"(target ≥ 20x: {'met' if result['speedup'] >= 20 else 'not met'}).",
     ]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")

@@ -157,11 +157,12 @@ class FrozenEncoderClassifier(TextClassifier):
             self.precision,
         ))
 
-    def _features(self, texts: list[str], per_layer: torch.Tensor, layers: tuple[int, ...]) -> np.ndarray:
+    def _lexical_rows(self, texts: list[str]) -> np.ndarray | None:
+        return lexical.transform(self.vectorizers_, texts).toarray().astype(np.float32) if self.lexical else None
+
+    def _features(self, per_layer: torch.Tensor, layers: tuple[int, ...], lexical_rows: np.ndarray | None) -> np.ndarray:
         features = combine_layers(per_layer, layers, self.layer_combine, self.normalize).numpy()
-        if not self.lexical:
-            return features
-        return np.hstack([features, lexical.transform(self.vectorizers_, texts).toarray().astype(np.float32)])
+        return features if lexical_rows is None else np.hstack([features, lexical_rows])
 
     def _train_head(self, features: np.ndarray, codes: np.ndarray):
         return train_head(features, codes, len(self.classes_), self.head, self.C, self.class_weight, self.validation_fraction, self.seed)
@@ -181,7 +182,8 @@ class FrozenEncoderClassifier(TextClassifier):
         encoded = time.perf_counter()
         if self.lexical:
             self.vectorizers_ = lexical.fit_vectorizers(texts, lexical.BESIDE_ENCODER)
-        fits = {layers: self._train_head(self._features(texts, per_layer, layers), codes) for layers in candidates}
+        lexical_rows = self._lexical_rows(texts)
+        fits = {layers: self._train_head(self._features(per_layer, layers, lexical_rows), codes) for layers in candidates}
         scores = {c: (fits[c][1].get("validation") or {}).get("accuracy") for c in candidates}
         if len(candidates) > 1 and None in scores.values():
             warnings.warn("layers='auto' found no validation data to compare layer sets (a class has fewer than 2 "
@@ -209,7 +211,7 @@ class FrozenEncoderClassifier(TextClassifier):
         """Class probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self, "head_")
         texts = as_texts(X)
-        features = torch.as_tensor(self._features(texts, self._per_layer(texts), self.layers_))
+        features = torch.as_tensor(self._features(self._per_layer(texts), self.layers_, self._lexical_rows(texts)))
         with torch.no_grad():
             return torch.softmax(self.head_(features), dim=1).numpy()
 

@@ -176,6 +176,14 @@ def hs_frozen_auto(train, y, test, seed, encoder_dir):
     return _headstart(model, train, y, test)
 
 
+def hs_frozen_tokens(train, y, test, seed, encoder_dir):
+    """headstart frozen with the token head (``head="tokens"``: the linear probe plus a smooth maximum of per-token
+    scores over the last four layers' token states) and TF-IDF features beside the pooled vectors, C by CV."""
+    model = headstart.FrozenEncoderClassifier(encoder=_spec(encoder_dir), head="tokens", lexical=True, max_length=MAX_LENGTH,
+                                              cache=False, seed=seed)
+    return _headstart(model, train, y, test)
+
+
 def hs_frozen_bf16(train, y, test, seed, encoder_dir):
     """As hs_frozen, with bfloat16 encoding: is the faster back-end within 0.5 pt of fp32? Compared on the defaults,
     whose layers are fixed, so that a back-end difference is not mixed with a flipped layer choice of ``auto``."""
@@ -193,4 +201,4 @@ def hs_full(train, y, test, seed, encoder_dir):
     return _headstart(headstart.build("full", encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed), train, y, test)
 
 
-METHODS = {f.__name__: f for f in (tfidf, st_lr, setfit, hf_full, hs_frozen, hs_frozen_auto, hs_frozen_bf16, hs_lpft, hs_full)}
+METHODS = {f.__name__: f for f in (tfidf, st_lr, setfit, hf_full, hs_frozen, hs_frozen_auto, hs_frozen_tokens, hs_frozen_bf16, hs_lpft, hs_full)}

@@ -23,7 +23,7 @@ ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 import methods  # noqa: E402  (benchmarks/ is not a package)
 
-ORDER = ["tfidf", "st_lr", "setfit", "hf_full", "hs_frozen", "hs_frozen_auto", "hs_frozen_bf16", "hs_lpft", "hs_full"]
+ORDER = ["tfidf", "st_lr", "setfit", "hf_full", "hs_frozen", "hs_frozen_auto", "hs_frozen_tokens", "hs_frozen_bf16", "hs_lpft", "hs_full"]
 
 
 def method_list() -> list[str]:

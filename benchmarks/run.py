@@ -43,6 +43,7 @@ FULL_PLAN = [
     ("st_lr", "minilm", (8, 32, 128), 5),
     ("hs_frozen", "minilm", (8, 32, 128), 5),
     ("hs_frozen_auto", "minilm", (8, 32, 128), 5),
+    ("hs_frozen_tokens", "minilm", (8, 32), 5),
     ("hs_frozen_bf16", "minilm", (8, 32, 128), 5),
     ("setfit", "minilm", (8, 32), 3),
     ("hf_full", "minilm", (8, 32, 128), 3),

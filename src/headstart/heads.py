@@ -27,6 +27,7 @@ from .data import stratified_split
 from .errors import HeadstartError
 
 HEADS = ("linear", "mlp")
+FROZEN_HEADS = (*HEADS, "tokens")  # the token head reads token states, which only the frozen strategy keeps
 C_GRID = tuple(float(c) for c in np.logspace(-2, 3, 11))
 CV_TOLERANCE = 1e-3
 CV_MAX_ITER = 100
@@ -56,10 +57,10 @@ class MLPHead(nn.Module):
         return self.out(self.dropout(F.gelu(self.hidden(x))))
 
 
-def check_head_options(kind: str, C: float | None, class_weight: str | None) -> None:
+def check_head_options(kind: str, C: float | None, class_weight: str | None, allowed: tuple[str, ...] = HEADS) -> None:
     """Refuse a head, C or class weight that training could not use, before any work is done."""
-    if kind not in HEADS:
-        raise HeadstartError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
+    if kind not in allowed:
+        raise HeadstartError(f"unknown head {kind!r}; choose one of {', '.join(allowed)}")
     if C is not None and not C > 0:
         raise HeadstartError(f"C must be a positive number (got {C}); leave it unset to choose it by cross-validation")
     if class_weight not in (None, "balanced"):
@@ -160,65 +161,87 @@ def fit_logistic(
     return result.x[:split].reshape(k, n_classes, r) / scale, result.x[split:].reshape(k, n_classes)
 
 
-def choose_C(
-    Z: np.ndarray, curvature: np.ndarray, y: np.ndarray, weights: np.ndarray, n_classes: int, seed: int,
-    grid: tuple[float, ...] = C_GRID, within_one_se: bool = False,
-) -> tuple[float, np.ndarray | None, int]:
-    """Pick C from ``grid`` by stratified k-fold CV log loss; k is 5, or less for tiny classes.
-
-    Log loss (the out-of-fold cross-entropy) is a proper scoring rule: with a few dozen CV examples, accuracy
-    moves in steps of one example and ties across much of the grid, so choosing by it scatters C (trec6, 32 per class,
-    five seeds: 0.32 to 1000 by accuracy, 31.6 every time by log loss). In practice it is a smooth function of C with one
-    valley, so the search starts at C = 1 and walks the grid upwards while the loss falls, or downwards if the first step up
-    did not lower it; each fit starts from its neighbour's. (On 41 benchmark problems this chose the same C as
-    walking the whole path, at half the cost: the large-C fits are the slow ones.) ``within_one_se`` takes the
-    smallest C whose log loss is within one standard error of the best (Breiman's one-SE rule) instead: for
-    LP-FT's probe, which must leave its fine-tune some gradient (trec6, 32 per class, 5 seeds: LP-FT 0.832 from the
-    best-loss probe, 0.850 from this one; airline 0.730 and 0.737).
-    Returns the chosen C, the out-of-fold predictions made with it, and k (None and 0 when a class has fewer
-    than 2 examples, too few for CV).
-    """
+def cv_folds(y: np.ndarray, n_classes: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified k-fold (train, validation) rows; k is 5, or less for tiny classes; none when a class has fewer than 2."""
     folds = min(5, int(np.bincount(y, minlength=n_classes).min()))
     if folds < 2:
-        return grid[0] if len(grid) == 1 else 1.0, None, 0
-    splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
-    masks = np.ones((folds, len(y)))
-    for f, (_, val) in enumerate(splits):
-        masks[f, val] = 0.0
-    fits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    losses: dict[int, np.ndarray] = {}  # per example, out of fold
-    predictions: dict[int, np.ndarray] = {}
+        return []
+    return list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
-    def evaluate(i: int, start: int | None) -> None:
-        # A looser tolerance suffices to rank C values; the final fit uses the tight default. (On 40 benchmark
-        # samples 1e-3 against 1e-4: the same mean test accuracy, 6 of 40 C values one grid step apart, 30% faster.)
-        fits[i] = W, b = fit_logistic(Z, curvature, y, weights, grid[i], n_classes, masks, fits.get(start), CV_TOLERANCE, CV_MAX_ITER)
-        proba = np.zeros((len(y), n_classes))
-        for f, (_, val) in enumerate(splits):
-            proba[val] = softmax(Z[val] @ W[f].T + b[f], axis=1)
-        losses[i] = -np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None))
-        predictions[i] = proba.argmax(axis=1)
+
+def walk_grid(grid: tuple[float, ...], evaluate: Callable[[int, int | None], np.ndarray], within_one_se: bool = False) -> int:
+    """The index of the grid value with the lowest mean CV log loss; ``evaluate(i, start)`` returns the per-example
+    out-of-fold losses at ``grid[i]``, its fits starting from those at ``grid[start]`` (None: from zero).
+
+    In practice the loss is a smooth function of C with one valley, so the walk starts at C = 1 and goes up the grid
+    while the loss falls, or down if the first step up did not lower it. (On 41 benchmark problems this chose the same
+    C as walking the whole path, at half the cost: the large-C fits are the slow ones.) ``within_one_se`` takes the
+    smallest C whose loss is within one standard error of the best (Breiman's one-SE rule) instead.
+    """
+    losses: dict[int, np.ndarray] = {}
 
     def walk(i: int, step: int, keep_going) -> None:
         while 0 <= i + step < len(grid):
-            evaluate(i + step, i)
+            losses[i + step] = evaluate(i + step, i)
             i += step
             if not keep_going(i):
                 return
 
     first = int(np.argmin(np.abs(np.log(grid))))
-    evaluate(first, None)
+    losses[first] = evaluate(first, None)
     walk(first, 1, lambda i: losses[i].mean() < losses[i - 1].mean())
     best = min(losses, key=lambda i: losses[i].mean())
     if best == first:
         walk(first, -1, lambda i: losses[i].mean() < losses[i + 1].mean())
         best = min(losses, key=lambda i: losses[i].mean())
     if within_one_se:
-        bound = losses[best].mean() + losses[best].std(ddof=1) / np.sqrt(len(y))
+        bound = losses[best].mean() + losses[best].std(ddof=1) / np.sqrt(len(losses[best]))
         if losses[min(losses)].mean() <= bound:
             walk(min(losses), -1, lambda i: losses[i].mean() <= bound)
         best = min(i for i in losses if losses[i].mean() <= bound)
-    return grid[best], predictions[best], folds
+    return best
+
+
+def out_of_fold_losses(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return -np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None))
+
+
+def choose_C(
+    Z: np.ndarray, curvature: np.ndarray, y: np.ndarray, weights: np.ndarray, n_classes: int, seed: int,
+    grid: tuple[float, ...] = C_GRID, within_one_se: bool = False,
+) -> tuple[float, np.ndarray | None, int]:
+    """Pick C from ``grid`` by stratified k-fold CV log loss (see ``walk_grid``).
+
+    Log loss (the out-of-fold cross-entropy) is a proper scoring rule: with a few dozen CV examples, accuracy
+    moves in steps of one example and ties across much of the grid, so choosing by it scatters C (trec6, 32 per class,
+    five seeds: 0.32 to 1000 by accuracy, 31.6 every time by log loss). The folds of one C are fitted together, each
+    starting from its neighbour C's fit. ``within_one_se`` is for LP-FT's probe, which must leave its fine-tune some
+    gradient (trec6, 32 per class, 5 seeds: LP-FT 0.832 from the best-loss probe, 0.850 from the one-SE one; airline
+    0.730 and 0.737).
+    Returns the chosen C, the out-of-fold predictions made with it, and k (None and 0 when a class has fewer
+    than 2 examples, too few for CV).
+    """
+    splits = cv_folds(y, n_classes, seed)
+    if not splits:
+        return grid[0] if len(grid) == 1 else 1.0, None, 0
+    masks = np.ones((len(splits), len(y)))
+    for f, (_, val) in enumerate(splits):
+        masks[f, val] = 0.0
+    fits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    predictions: dict[int, np.ndarray] = {}
+
+    def evaluate(i: int, start: int | None) -> np.ndarray:
+        # A looser tolerance suffices to rank C values; the final fit uses the tight default. (On 40 benchmark
+        # samples 1e-3 against 1e-4: the same mean test accuracy, 6 of 40 C values one grid step apart, 30% faster.)
+        fits[i] = W, b = fit_logistic(Z, curvature, y, weights, grid[i], n_classes, masks, fits.get(start), CV_TOLERANCE, CV_MAX_ITER)
+        proba = np.zeros((len(y), n_classes))
+        for f, (_, val) in enumerate(splits):
+            proba[val] = softmax(Z[val] @ W[f].T + b[f], axis=1)
+        predictions[i] = proba.argmax(axis=1)
+        return out_of_fold_losses(proba, y)
+
+    best = walk_grid(grid, evaluate, within_one_se)
+    return grid[best], predictions[best], len(splits)
 
 
 def fit_mlp(

@@ -18,13 +18,13 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import artifacts, lexical
+from . import artifacts, lexical, token_head
 from .cache import EmbeddingCache, encode_cached
 from .costs import count_parameters, peak_rss_mb
 from .data import as_texts, check_labeled
 from .encoders import Encoder, check_feature_options, combine_layers, encoder_spec, layer_candidates, load_encoder
 from .errors import FingerprintMismatchError, HeadstartWarning, ModelFormatError
-from .heads import head_from_state, train_head
+from .heads import FROZEN_HEADS, check_head_options, head_from_state, train_head
 
 
 def data_sha256(texts: list[str], labels: list) -> str:
@@ -32,6 +32,9 @@ def data_sha256(texts: list[str], labels: list) -> str:
     for text, label in zip(texts, labels):
         digest.update(f"{len(text)}:{text}\x1f{label!s}\x1e".encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
+
+
+PREDICT_CHUNK = 512
 
 
 def make_cache(cache: bool | str | Path) -> EmbeddingCache | None:
@@ -95,7 +98,10 @@ class FrozenEncoderClassifier(TextClassifier):
 
     Parameters:
         encoder: a Hugging Face model folder or Hub id; None is the packaged all-MiniLM-L6-v2.
-        head: ``linear`` (logistic regression, C by CV) or ``mlp`` (one hidden layer, early stopping).
+        head: ``linear`` (logistic regression, C by CV), ``mlp`` (one hidden layer, early stopping) or ``tokens`` (the
+            linear head plus a smooth maximum of per-token scores, C by CV: for labels a few words decide, such as
+            question types, at the price of running the encoder on every fit, as token states are not cached; see
+            ``token_head``).
         pooling: ``mean`` (masked), ``cls`` or ``max``.
         layers: ``"last4"`` (default: the last four layers, concatenated), ``"auto"`` (cross-validation on the cached
             vectors may move from the last four to all layers or the last one; ``layers_`` says which), or layer
@@ -151,11 +157,16 @@ class FrozenEncoderClassifier(TextClassifier):
         self.cache = cache
         self.seed = seed
 
-    def _per_layer(self, texts: list[str]) -> torch.Tensor:
+    def _per_layer(self, texts: list[str]) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """Pooled vectors of every layer (texts, layers + 1, hidden), through the cache; and for the token head, from
+        the same forward pass instead, each text's token states (tokens, layers + 1, hidden)."""
+        if self.head == "tokens":
+            pooled, states = self.encoder_.token_states(texts, self.pooling, self.max_length, self.instruction, self.batch_size, self.precision)
+            return torch.from_numpy(pooled), states
         return torch.from_numpy(encode_cached(
             self.encoder_, texts, make_cache(self.cache), self.pooling, self.max_length, self.instruction, self.batch_size,
             self.precision,
-        ))
+        )), None
 
     def _lexical_rows(self, texts: list[str]) -> np.ndarray | None:
         return lexical.transform(self.vectorizers_, texts).toarray().astype(np.float32) if self.lexical else None
@@ -164,13 +175,17 @@ class FrozenEncoderClassifier(TextClassifier):
         features = combine_layers(per_layer, layers, self.layer_combine, self.normalize).numpy()
         return features if lexical_rows is None else np.hstack([features, lexical_rows])
 
-    def _train_head(self, features: np.ndarray, codes: np.ndarray):
+    def _train_head(self, features: np.ndarray, states: list[torch.Tensor] | None, layers: tuple[int, ...], codes: np.ndarray):
+        if self.head == "tokens":
+            return token_head.train_token_head(features, token_features(states, layers), codes, len(self.classes_), self.C,
+                                               self.class_weight, self.seed)
         return train_head(features, codes, len(self.classes_), self.head, self.C, self.class_weight, self.validation_fraction, self.seed)
 
     def fit(self, X, y) -> FrozenEncoderClassifier:
         """Encode the texts (through the cache), then train only the head."""
         start = time.perf_counter()
         texts, codes = self._set_labels(X, y)
+        check_head_options(self.head, self.C, self.class_weight, FROZEN_HEADS)
         self.encoder_ = load_encoder(self.encoder)
         candidates = layer_candidates(self.layers, self.encoder_.num_layers)
         for layers in candidates:
@@ -178,12 +193,12 @@ class FrozenEncoderClassifier(TextClassifier):
         loaded = time.perf_counter()
         fingerprint_before = self.encoder_.fingerprint()
         passes_before = self.encoder_.forward_passes
-        per_layer = self._per_layer(texts)
+        per_layer, states = self._per_layer(texts)
         encoded = time.perf_counter()
         if self.lexical:
             self.vectorizers_ = lexical.fit_vectorizers(texts, lexical.BESIDE_ENCODER)
         lexical_rows = self._lexical_rows(texts)
-        fits = {layers: self._train_head(self._features(per_layer, layers, lexical_rows), codes) for layers in candidates}
+        fits = {layers: self._train_head(self._features(per_layer, layers, lexical_rows), states, layers, codes) for layers in candidates}
         scores = {c: (fits[c][1].get("validation") or {}).get("accuracy") for c in candidates}
         if len(candidates) > 1 and None in scores.values():
             warnings.warn("layers='auto' found no validation data to compare layer sets (a class has fewer than 2 "
@@ -211,9 +226,20 @@ class FrozenEncoderClassifier(TextClassifier):
         """Class probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self, "head_")
         texts = as_texts(X)
-        features = torch.as_tensor(self._features(self._per_layer(texts), self.layers_, self._lexical_rows(texts)))
+        # The token head's inputs are padded per chunk, so memory stays bounded however many texts come.
+        chunk = PREDICT_CHUNK if self.head == "tokens" else max(len(texts), 1)
+        parts = [self._proba(texts[start : start + chunk]) for start in range(0, len(texts), chunk)]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.classes_)), dtype=np.float32)
+
+    def _proba(self, texts: list[str]) -> np.ndarray:
+        per_layer, states = self._per_layer(texts)
+        features = torch.as_tensor(self._features(per_layer, self.layers_, self._lexical_rows(texts)))
         with torch.no_grad():
-            return torch.softmax(self.head_(features), dim=1).numpy()
+            if self.head == "tokens":
+                logits = self.head_(features, *token_head.pad_tokens(token_features(states, self.layers_)))
+            else:
+                logits = self.head_(features)
+            return torch.softmax(logits, dim=1).numpy()
 
     def _artifact(self):
         config = {
@@ -233,10 +259,16 @@ class FrozenEncoderClassifier(TextClassifier):
         check_fingerprint(model.encoder_, config["encoder"], path)
         restore_fitted(model, config)
         model.layers_ = tuple(config["training"]["layers"])
-        model.head_ = head_from_state(artifacts.read_tensors(path, "head"))
+        state = artifacts.read_tensors(path, "head")
+        model.head_ = token_head.head_from_state(state) if model.head == "tokens" else head_from_state(state)
         if model.lexical:
             model.vectorizers_ = lexical.read(path)
         return model
+
+
+def token_features(states: list[torch.Tensor], layers: tuple[int, ...]) -> list[torch.Tensor]:
+    """Each text's token states of the chosen layers, side by side: (tokens, layers x hidden)."""
+    return [s[:, list(layers)].flatten(1) for s in states]
 
 
 def choose_layers(candidates: list[tuple[int, ...]], scores: dict, n: int) -> tuple[int, ...]:

@@ -1,0 +1,163 @@
+"""A head over the frozen encoder's token states: the linear probe of the pooled vector plus, per class, a smooth
+maximum of per-token linear scores.
+
+Mean pooling blurs what a few words decide (the "how many" of a question, a spam keyword): their states are averaged
+with every other token's. Here each token also gets a score per class, and the class's logit adds their smooth
+maximum, log(mean over tokens of exp(score)), so one telling token can lift its class however long the text. Both
+parts share one L2 penalty whose C is chosen by CV log loss over the same grid as the linear head's. Measured on
+cached MiniLM states (8 per class, 5 seeds, 1,000 test texts): trec6 0.594 to 0.694, sms 0.951 to 0.965, airline
+0.735 to 0.742 against the linear head on the pooled vectors alone.
+
+Token states are not cached (a few hundred texts hold hundreds of thousands of them), so every fit and predict runs
+the encoder, and the training texts' states are held in memory during the fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import HeadstartError
+from .heads import C_GRID, cv_folds, one_thread, out_of_fold_losses, sample_weights, validation_scores, walk_grid
+
+# Padded training token states above this many bytes are refused with advice, instead of exhausting memory.
+MEMORY_LIMIT_BYTES = 4 * 2**30
+CV_TOLERANCE = 1e-4
+TOLERANCE = 1e-6
+
+
+class TokenHead(nn.Module):
+    def __init__(self, n_features: int, token_features: int, n_classes: int):
+        super().__init__()
+        self.pooled = nn.Linear(n_features, n_classes)
+        self.tokens = nn.Linear(token_features, n_classes, bias=False)
+        for parameter in self.parameters():
+            nn.init.zeros_(parameter)
+
+    def forward(self, pooled: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """pooled (texts, features), tokens (texts, tokens, token features), mask (texts, tokens), True on real tokens."""
+        scores = self.tokens(tokens).masked_fill(~mask.unsqueeze(-1), -torch.inf)
+        smooth_max = torch.logsumexp(scores, dim=1) - torch.log(mask.sum(dim=1, keepdim=True))
+        return self.pooled(pooled) + smooth_max
+
+
+def pad_tokens(states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack texts' token states (tokens_i, features) into (texts, longest, features) and a mask of real tokens."""
+    longest = max((len(s) for s in states), default=1)
+    tokens = torch.zeros(len(states), longest, states[0].shape[-1] if states else 0)
+    mask = torch.zeros(len(states), longest, dtype=torch.bool)
+    for i, s in enumerate(states):
+        tokens[i, : len(s)] = s
+        mask[i, : len(s)] = True
+    return tokens, mask
+
+
+def check_memory(states: list[torch.Tensor]) -> None:
+    needed = len(states) * max((len(s) for s in states), default=0) * (states[0].shape[-1] if states else 0) * 4
+    if needed > MEMORY_LIMIT_BYTES:
+        raise HeadstartError(
+            f"head='tokens' holds every training token's vectors in memory: {len(states)} texts need {needed / 2**30:.1f} GiB "
+            f"(limit {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB); use head='linear', fewer layers, or a smaller max_length"
+        )
+
+
+def fit_token_heads(
+    pooled: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, C: float,
+    n_classes: int, rows: torch.Tensor | None = None, init: list[TokenHead] | None = None, tolerance: float = TOLERANCE,
+    max_iter: int = 500,
+) -> list[TokenHead]:
+    """Fit one head per row of ``rows`` (0/1, (heads, texts); default: one head on every text), each minimising
+    mean(w * cross-entropy) + ||W||² / (2 C n) over its rows, the linear head's objective.
+
+    The heads share nothing, so one L-BFGS run over the sum of their objectives reaches each one's optimum, and the
+    folds of a cross-validation cost one optimizer's overhead instead of k (5x faster than fold by fold).
+    """
+    rows = torch.ones(1, len(y)) if rows is None else rows
+    k = len(rows)
+    counts = rows.sum(dim=1, keepdim=True)
+    row_weights = rows * weights / counts  # (heads, texts)
+    pooled_weight = torch.zeros(k, n_classes, pooled.shape[1])
+    bias = torch.zeros(k, n_classes)
+    token_weight = torch.zeros(k, n_classes, tokens.shape[2])
+    if init is not None:
+        with torch.no_grad():
+            for f, head in enumerate(init):
+                pooled_weight[f], bias[f], token_weight[f] = head.pooled.weight, head.pooled.bias, head.tokens.weight
+    parameters = [pooled_weight.requires_grad_(), bias.requires_grad_(), token_weight.requires_grad_()]
+    optimizer = torch.optim.LBFGS(parameters, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
+                                  tolerance_grad=tolerance, tolerance_change=1e-12)
+    log_counts = torch.log(mask.sum(dim=1))  # (texts,)
+    onehot = F.one_hot(y, n_classes).float()
+
+    def loss() -> torch.Tensor:
+        optimizer.zero_grad()
+        scores = torch.einsum("ntd,kcd->kntc", tokens, token_weight).masked_fill(~mask[None, :, :, None], -torch.inf)
+        logits = (torch.einsum("nd,kcd->knc", pooled, pooled_weight) + bias[:, None, :]
+                  + torch.logsumexp(scores, dim=2) - log_counts[None, :, None])
+        cross_entropy = -(torch.log_softmax(logits, dim=2) * onehot).sum(dim=2)  # (heads, texts)
+        penalty = (pooled_weight.square().sum(dim=(1, 2)) + token_weight.square().sum(dim=(1, 2))) / (2 * C * counts[:, 0])
+        value = (row_weights * cross_entropy).sum() + penalty.sum()
+        value.backward()
+        return value
+
+    optimizer.step(loss)
+    heads = []
+    for f in range(k):
+        head = TokenHead(pooled.shape[1], tokens.shape[2], n_classes)
+        with torch.no_grad():
+            head.pooled.weight.copy_(pooled_weight[f])
+            head.pooled.bias.copy_(bias[f])
+            head.tokens.weight.copy_(token_weight[f])
+        heads.append(head.eval())
+    return heads
+
+
+def train_token_head(
+    pooled: np.ndarray, states: list[torch.Tensor], y: np.ndarray, n_classes: int, C: float | None = None,
+    class_weight: str | None = None, seed: int = 0,
+) -> tuple[TokenHead, dict]:
+    """Choose C by stratified CV log loss (``walk_grid``), then fit on every example; returns the head and what
+    training chose and measured."""
+    check_memory(states)
+    tokens, mask = pad_tokens(states)
+    X = torch.as_tensor(pooled, dtype=torch.float32)
+    y_t = torch.as_tensor(y)
+    weights = sample_weights(y, n_classes, class_weight)
+    grid = C_GRID if C is None else (float(C),)
+    splits = cv_folds(y, n_classes, seed)
+    with one_thread():
+        info: dict = {"head": "tokens"}
+        if splits:
+            rows = torch.ones(len(splits), len(y))
+            for f, (_, val) in enumerate(splits):
+                rows[f, val] = 0.0
+            fits: dict[int, list[TokenHead]] = {}
+            predictions: dict[int, np.ndarray] = {}
+
+            def evaluate(i: int, start: int | None) -> np.ndarray:
+                fits[i] = fit_token_heads(X, tokens, mask, y_t, weights, grid[i], n_classes, rows, fits.get(start), CV_TOLERANCE, 200)
+                proba = np.zeros((len(y), n_classes))
+                with torch.no_grad():
+                    for head, (_, val) in zip(fits[i], splits):
+                        proba[val] = torch.softmax(head(X[val], tokens[val], mask[val]), dim=1).numpy()
+                predictions[i] = proba.argmax(axis=1)
+                return out_of_fold_losses(proba, y)
+
+            best = walk_grid(grid, evaluate)
+            chosen = grid[best]
+            info.update(C=float(chosen), C_chosen_by="given" if C is not None else f"{len(splits)}-fold CV",
+                        validation=validation_scores(y, predictions[best], f"{len(splits)}-fold CV", len(y)))
+        else:
+            chosen = grid[0] if C is not None else 1.0
+            info.update(C=float(chosen), C_chosen_by="given" if C is not None else "default (a class has fewer than 2 examples, too few for CV)")
+        (head,) = fit_token_heads(X, tokens, mask, y_t, weights, chosen, n_classes)
+    return head, info
+
+
+def head_from_state(state: dict[str, torch.Tensor]) -> TokenHead:
+    n_classes, n_features = state["pooled.weight"].shape
+    head = TokenHead(n_features, state["tokens.weight"].shape[1], n_classes)
+    head.load_state_dict(state)
+    return head.eval()

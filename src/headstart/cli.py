@@ -136,7 +136,8 @@ def train(
     lexical: bool = typer.Option(False, "--lexical", help="frozen: add word and character TF-IDF features beside the encoder's."),
     max_length: int = MAX_LENGTH,
     precision: str = PRECISION,
-    head: str = typer.Option("linear", "--head", help="linear (logistic regression, C by CV) or mlp."),
+    head: str = typer.Option("linear", "--head", help="linear (logistic regression, C by CV), mlp, or tokens (frozen only: linear plus a smooth maximum of per-token scores; "
+                            "for labels a few words decide; runs the encoder on every fit, as token states are not cached)."),
     C: Optional[float] = typer.Option(None, "--C", help="Inverse L2 strength of the linear head [default: chosen by CV]."),
     class_weight: Optional[str] = typer.Option(None, "--class-weight", help="balanced, to weight classes by inverse frequency."),
     validation_fraction: Optional[float] = typer.Option(None, "--validation-fraction", help="Held out for early stopping."),

@@ -177,7 +177,7 @@ class FrozenEncoderClassifier(TextClassifier):
 
     def _train_head(self, features: np.ndarray, states: list[torch.Tensor] | None, layers: tuple[int, ...], codes: np.ndarray):
         if self.head == "tokens":
-            return token_head.train_token_head(features, token_features(states, layers), codes, len(self.classes_), self.C,
+            return token_head.train_token_head(features, token_features(states, layers, self.layer_combine), codes, len(self.classes_), self.C,
                                                self.class_weight, self.seed)
         return train_head(features, codes, len(self.classes_), self.head, self.C, self.class_weight, self.validation_fraction, self.seed)
 
@@ -236,7 +236,7 @@ class FrozenEncoderClassifier(TextClassifier):
         features = torch.as_tensor(self._features(per_layer, self.layers_, self._lexical_rows(texts)))
         with torch.no_grad():
             if self.head == "tokens":
-                logits = self.head_(features, *token_head.pad_tokens(token_features(states, self.layers_)))
+                logits = self.head_(features, *token_head.pad_tokens(token_features(states, self.layers_, self.layer_combine)))
             else:
                 logits = self.head_(features)
             return torch.softmax(logits, dim=1).numpy()
@@ -266,9 +266,10 @@ class FrozenEncoderClassifier(TextClassifier):
         return model
 
 
-def token_features(states: list[torch.Tensor], layers: tuple[int, ...]) -> list[torch.Tensor]:
-    """Each text's token states of the chosen layers, side by side: (tokens, layers x hidden)."""
-    return [s[:, list(layers)].flatten(1) for s in states]
+def token_features(states: list[torch.Tensor], layers: tuple[int, ...], combine: str) -> list[torch.Tensor]:
+    """Each text's token states of the chosen layers, concatenated (tokens, layers x hidden) or averaged, as the
+    pooled vectors are."""
+    return [s[:, list(layers)].mean(dim=1) if combine == "mean" else s[:, list(layers)].flatten(1) for s in states]
 
 
 def choose_layers(candidates: list[tuple[int, ...]], scores: dict, n: int) -> tuple[int, ...]:
@@ -339,6 +340,8 @@ def model_card(config: dict) -> str:
         f"{' (' + str(params['layers']) + ')' if isinstance(params.get('layers'), str) else ''}, max_length {params.get('max_length', '-')}"
         + (f", instruction {params['instruction']!r}" if params.get("instruction") else "")
         + (f", plus {training['lexical_terms']:,} word and character TF-IDF terms" if training.get("lexical_terms") else ""),
+        *([f"- Head: `{params['head']}`" + (" (the linear head plus a smooth maximum of per-token scores)" if params["head"] == "tokens" else "")]
+          if "head" in params else []),
         f"- Trainable parameters: {training.get('trainable_parameters', 0):,}; frozen: {training.get('frozen_parameters', 0):,}",
         f"- Training data: {config['data']['examples']} examples, sha256 `{config['data']['sha256'][:16]}`; per class: "
         + ", ".join(f"{k} {v}" for k, v in config["data"]["class_counts"].items()),

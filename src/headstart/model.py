@@ -236,7 +236,7 @@ class FrozenEncoderClassifier(TextClassifier):
         features = torch.as_tensor(self._features(per_layer, self.layers_, self._lexical_rows(texts)))
         with torch.no_grad():
             if self.head == "tokens":
-                logits = self.head_(features, *token_head.pad_tokens(token_features(states, self.layers_, self.layer_combine)))
+                logits = self.head_(features, *token_head.pack_tokens(token_features(states, self.layers_, self.layer_combine)))
             else:
                 logits = self.head_(features)
             return torch.softmax(logits, dim=1).numpy()

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import HeadstartError
-from .heads import C_GRID, cv_folds, one_thread, out_of_fold_losses, sample_weights, validation_scores, walk_grid
+from .heads import C_GRID, cv_folds, out_of_fold_losses, sample_weights, validation_scores, walk_grid
 
-# Padded training token states above this many bytes are refused with advice, instead of exhausting memory.
+# Training token states above this many bytes are refused with advice, instead of exhausting memory.
 MEMORY_LIMIT_BYTES = 4 * 2**30
 CV_TOLERANCE = 1e-4
 TOLERANCE = 1e-6
@@ -36,26 +36,34 @@ class TokenHead(nn.Module):
         for parameter in self.parameters():
             nn.init.zeros_(parameter)
 
-    def forward(self, pooled: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """pooled (texts, features), tokens (texts, tokens, token features), mask (texts, tokens), True on real tokens."""
-        scores = self.tokens(tokens).masked_fill(~mask.unsqueeze(-1), -torch.inf)
-        smooth_max = torch.logsumexp(scores, dim=1) - torch.log(mask.sum(dim=1, keepdim=True))
-        return self.pooled(pooled) + smooth_max
+    def forward(self, pooled: torch.Tensor, tokens: torch.Tensor, text_of: torch.Tensor) -> torch.Tensor:
+        """pooled (texts, features); tokens (all texts' tokens, token features) as ``pack_tokens`` gives them, with
+        the text each token belongs to."""
+        return self.pooled(pooled) + smooth_max(self.tokens(tokens), text_of, len(pooled))
 
 
-def pad_tokens(states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack texts' token states (tokens_i, features) into (texts, longest, features) and a mask of real tokens."""
-    longest = max((len(s) for s in states), default=1)
-    tokens = torch.zeros(len(states), longest, states[0].shape[-1] if states else 0)
-    mask = torch.zeros(len(states), longest, dtype=torch.bool)
-    for i, s in enumerate(states):
-        tokens[i, : len(s)] = s
-        mask[i, : len(s)] = True
-    return tokens, mask
+def smooth_max(scores: torch.Tensor, text_of: torch.Tensor, n_texts: int) -> torch.Tensor:
+    """log(mean over each text's tokens of exp(score)): scores (..., tokens, classes) -> (..., texts, classes)."""
+    shape = (*scores.shape[:-2], n_texts, scores.shape[-1])
+    index = text_of.view(*([1] * (scores.dim() - 2)), -1, 1).expand_as(scores)
+    # Each text's largest score is taken out before exp, for range; it is a constant shift, so it needs no gradient.
+    top = torch.full(shape, -torch.inf).scatter_reduce(-2, index, scores.detach(), "amax")
+    sums = torch.zeros(shape).scatter_add(-2, index, torch.exp(scores - top.gather(-2, index)))
+    counts = torch.bincount(text_of, minlength=n_texts).clamp(min=1).unsqueeze(-1)
+    return top + torch.log(sums) - torch.log(counts)
+
+
+def pack_tokens(states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Texts' token states (tokens_i, features) as one (all tokens, features) matrix and the text of each token: no
+    padding, so a batch of short and long texts costs what its tokens cost."""
+    if not states:
+        return torch.zeros(0, 0), torch.zeros(0, dtype=torch.long)
+    text_of = torch.repeat_interleave(torch.arange(len(states)), torch.tensor([len(s) for s in states]))
+    return torch.cat(states), text_of
 
 
 def check_memory(states: list[torch.Tensor]) -> None:
-    needed = len(states) * max((len(s) for s in states), default=0) * (states[0].shape[-1] if states else 0) * 4
+    needed = sum(s.numel() for s in states) * 4
     if needed > MEMORY_LIMIT_BYTES:
         raise HeadstartError(
             f"head='tokens' holds every training token's vectors in memory: {len(states)} texts need {needed / 2**30:.1f} GiB "
@@ -64,7 +72,7 @@ def check_memory(states: list[torch.Tensor]) -> None:
 
 
 def fit_token_heads(
-    pooled: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, C: float,
+    pooled: torch.Tensor, tokens: torch.Tensor, text_of: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, C: float,
     n_classes: int, rows: torch.Tensor | None = None, init: list[TokenHead] | None = None, tolerance: float = TOLERANCE,
     max_iter: int = 500,
 ) -> list[TokenHead]:
@@ -75,12 +83,12 @@ def fit_token_heads(
     folds of a cross-validation cost one optimizer's overhead instead of k (5x faster than fold by fold).
     """
     rows = torch.ones(1, len(y)) if rows is None else rows
-    k = len(rows)
+    k, n = len(rows), len(y)
     counts = rows.sum(dim=1, keepdim=True)
     row_weights = rows * weights / counts  # (heads, texts)
     pooled_weight = torch.zeros(k, n_classes, pooled.shape[1])
     bias = torch.zeros(k, n_classes)
-    token_weight = torch.zeros(k, n_classes, tokens.shape[2])
+    token_weight = torch.zeros(k, n_classes, tokens.shape[1])
     if init is not None:
         with torch.no_grad():
             for f, head in enumerate(init):
@@ -88,14 +96,13 @@ def fit_token_heads(
     parameters = [pooled_weight.requires_grad_(), bias.requires_grad_(), token_weight.requires_grad_()]
     optimizer = torch.optim.LBFGS(parameters, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
                                   tolerance_grad=tolerance, tolerance_change=1e-12)
-    log_counts = torch.log(mask.sum(dim=1))  # (texts,)
     onehot = F.one_hot(y, n_classes).float()
 
     def loss() -> torch.Tensor:
         optimizer.zero_grad()
-        scores = torch.einsum("ntd,kcd->kntc", tokens, token_weight).masked_fill(~mask[None, :, :, None], -torch.inf)
-        logits = (torch.einsum("nd,kcd->knc", pooled, pooled_weight) + bias[:, None, :]
-                  + torch.logsumexp(scores, dim=2) - log_counts[None, :, None])
+        scores = (tokens @ token_weight.reshape(k * n_classes, -1).T).reshape(-1, k, n_classes).transpose(0, 1)
+        logits = (pooled @ pooled_weight.reshape(k * n_classes, -1).T).reshape(n, k, n_classes).transpose(0, 1)
+        logits = logits + bias[:, None, :] + smooth_max(scores, text_of, n)
         cross_entropy = -(torch.log_softmax(logits, dim=2) * onehot).sum(dim=2)  # (heads, texts)
         penalty = (pooled_weight.square().sum(dim=(1, 2)) + token_weight.square().sum(dim=(1, 2))) / (2 * C * counts[:, 0])
         value = (row_weights * cross_entropy).sum() + penalty.sum()
@@ -105,7 +112,7 @@ def fit_token_heads(
     optimizer.step(loss)
     heads = []
     for f in range(k):
-        head = TokenHead(pooled.shape[1], tokens.shape[2], n_classes)
+        head = TokenHead(pooled.shape[1], tokens.shape[1], n_classes)
         with torch.no_grad():
             head.pooled.weight.copy_(pooled_weight[f])
             head.pooled.bias.copy_(bias[f])
@@ -121,38 +128,37 @@ def train_token_head(
     """Choose C by stratified CV log loss (``walk_grid``), then fit on every example; returns the head and what
     training chose and measured."""
     check_memory(states)
-    tokens, mask = pad_tokens(states)
+    tokens, text_of = pack_tokens(states)
     X = torch.as_tensor(pooled, dtype=torch.float32)
     y_t = torch.as_tensor(y)
     weights = sample_weights(y, n_classes, class_weight)
     grid = C_GRID if C is None else (float(C),)
     splits = cv_folds(y, n_classes, seed)
-    with one_thread():
-        info: dict = {"head": "tokens"}
-        if splits:
-            rows = torch.ones(len(splits), len(y))
-            for f, (_, val) in enumerate(splits):
-                rows[f, val] = 0.0
-            fits: dict[int, list[TokenHead]] = {}
-            predictions: dict[int, np.ndarray] = {}
+    info: dict = {"head": "tokens"}
+    if splits:
+        rows = torch.ones(len(splits), len(y))
+        for f, (_, val) in enumerate(splits):
+            rows[f, val] = 0.0
+        fits: dict[int, list[TokenHead]] = {}
+        predictions: dict[int, np.ndarray] = {}
 
-            def evaluate(i: int, start: int | None) -> np.ndarray:
-                fits[i] = fit_token_heads(X, tokens, mask, y_t, weights, grid[i], n_classes, rows, fits.get(start), CV_TOLERANCE, 200)
-                proba = np.zeros((len(y), n_classes))
-                with torch.no_grad():
-                    for head, (_, val) in zip(fits[i], splits):
-                        proba[val] = torch.softmax(head(X[val], tokens[val], mask[val]), dim=1).numpy()
-                predictions[i] = proba.argmax(axis=1)
-                return out_of_fold_losses(proba, y)
+        def evaluate(i: int, start: int | None) -> np.ndarray:
+            fits[i] = fit_token_heads(X, tokens, text_of, y_t, weights, grid[i], n_classes, rows, fits.get(start), CV_TOLERANCE, 200)
+            proba = np.zeros((len(y), n_classes))
+            with torch.no_grad():
+                for head, (_, val) in zip(fits[i], splits):
+                    proba[val] = torch.softmax(head(X, tokens, text_of)[val], dim=1).numpy()
+            predictions[i] = proba.argmax(axis=1)
+            return out_of_fold_losses(proba, y)
 
-            best = walk_grid(grid, evaluate)
-            chosen = grid[best]
-            info.update(C=float(chosen), C_chosen_by="given" if C is not None else f"{len(splits)}-fold CV",
-                        validation=validation_scores(y, predictions[best], f"{len(splits)}-fold CV", len(y)))
-        else:
-            chosen = grid[0] if C is not None else 1.0
-            info.update(C=float(chosen), C_chosen_by="given" if C is not None else "default (a class has fewer than 2 examples, too few for CV)")
-        (head,) = fit_token_heads(X, tokens, mask, y_t, weights, chosen, n_classes)
+        best = walk_grid(grid, evaluate)
+        chosen = grid[best]
+        info.update(C=float(chosen), C_chosen_by="given" if C is not None else f"{len(splits)}-fold CV",
+                    validation=validation_scores(y, predictions[best], f"{len(splits)}-fold CV", len(y)))
+    else:
+        chosen = grid[0] if C is not None else 1.0
+        info.update(C=float(chosen), C_chosen_by="given" if C is not None else "default (a class has fewer than 2 examples, too few for CV)")
+    (head,) = fit_token_heads(X, tokens, text_of, y_t, weights, chosen, n_classes)
     return head, info
 
 

@@ -63,6 +63,15 @@ def test_train_predict_evaluate_embed(tmp_path, data_csv, trained, tiny_encoder,
     assert code == 0 and np.load(tmp_path / "default.npy").shape == (40, 64)  # last4: both of the tiny encoder's layers
 
 
+def test_train_and_predict_with_the_token_head(tmp_path, data_csv, tiny_encoder, capsys):
+    code, out, err = run(["train", data_csv, "--encoder", tiny_encoder, "--head", "tokens", "--out", tmp_path / "model"], capsys)
+    assert code == 0 and "validation (5-fold CV)" in out, err
+    texts = tmp_path / "new.txt"
+    texts.write_text("good great love\nbad awful hate\n")
+    code, out, _ = run(["predict", tmp_path / "model", texts], capsys)
+    assert code == 0 and pd.read_csv(pd.io.common.StringIO(out))["label"].tolist() == ["pos", "neg"]
+
+
 def test_predict_reads_stdin(trained, capsys, monkeypatch):
     import io
 
@@ -92,6 +101,7 @@ BAD_INPUTS = {
     "unknown strategy": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "magic", "--encoder", e], "known: zero-shot, tfidf"),
     "bad layers": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--layers", "last", "--encoder", e], "bad --layers"),
     "lexical beside a trained encoder": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--lexical", "--encoder", e], "use it with --strategy frozen"),
+    "token head beside a trained encoder": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--head", "tokens", "--encoder", e], "only the frozen strategy"),
     "auto layers for embed": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--layers", "auto", "--encoder", e, "--out", t / "f.npy"], "it is for train"),
 }
 

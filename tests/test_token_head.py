@@ -75,5 +75,5 @@ def test_too_many_token_states_is_a_clear_error(tiny_encoder, monkeypatch):
 
 
 def test_only_the_frozen_strategy_has_a_token_head(tiny_encoder):
-    with pytest.raises(headstart.HeadstartError, match="unknown head 'tokens'; choose one of linear, mlp"):
+    with pytest.raises(headstart.HeadstartError, match="head 'tokens' reads token states, which only the frozen strategy keeps; use linear or mlp here"):
         headstart.build("full", encoder=tiny_encoder, head="tokens").fit(*one_word_decides(4, seed=0))

@@ -167,6 +167,8 @@ def train(
     model = strategies.build(strategy, **options)
     if lexical and "lexical" not in model.get_params():
         raise HeadstartError(f"--lexical adds TF-IDF features beside a frozen encoder's; use it with --strategy frozen, not {strategy}")
+    if head == "tokens" and model.strategy != "frozen":
+        raise HeadstartError(f"--head tokens reads token states, which only the frozen strategy keeps; use it with --strategy frozen, not {strategy}")
     if "encoder" in model.get_params():
         resolve_encoder(encoder)  # a wrong path fails before any data is read
     with _session():

@@ -59,6 +59,8 @@ class MLPHead(nn.Module):
 
 def check_head_options(kind: str, C: float | None, class_weight: str | None, allowed: tuple[str, ...] = HEADS) -> None:
     """Refuse a head, C or class weight that training could not use, before any work is done."""
+    if kind in FROZEN_HEADS and kind not in allowed:
+        raise HeadstartError(f"head {kind!r} reads token states, which only the frozen strategy keeps; use {' or '.join(allowed)} here")
     if kind not in allowed:
         raise HeadstartError(f"unknown head {kind!r}; choose one of {', '.join(allowed)}")
     if C is not None and not C > 0:

@@ -174,6 +174,19 @@ def bigger_frozen_encoder(table: dict, datasets: list[str]) -> list[str]:
     return lines if len(lines) > 2 else []
 
 
+def suite_cost(runs: list[dict]) -> list[str]:
+    """What the suite costs to rerun: the fit and predict seconds of every run, by method, against the 2-hour budget.
+    (Model loading and data splitting come on top; they take seconds.)"""
+    by_method = defaultdict(float)
+    for r in runs:
+        by_method[r["method"] + ("" if r["encoder"] == "minilm" else f" ({r['encoder']})")] += r["fit_seconds"] + r["predict_seconds"]
+    hours = sum(by_method.values()) / 3600
+    parts = ", ".join(f"{m} {s / 60:.0f} min" for m, s in sorted(by_method.items(), key=lambda kv: -kv[1]))
+    return [f"The runs' fit and predict seconds add up to {hours:.1f} h (budget: about 2 h): {verdict(hours <= 2.2)}. "
+            f"By method: {parts}. The cells come from several sessions (the commands above); hs_full at n = 8, rerun on "
+            "the latest machine, took 1.4x as long as on an earlier one, so a full rerun here would take longer still."]
+
+
 def coverage(runs: list[dict], datasets: list[str]) -> list[str]:
     """Which cells of the full plan have all their seeds, so a partial run says what it lacks."""
     from run import FULL_PLAN, in_budget
@@ -252,6 +265,7 @@ def main() -> None:
                    "(22.7M) fully fine-tuned (`hs_full`); the suite runs mpnet at n = 8 and 64, fine-tuning at 8, 32 and 128.", "",
                    *mpnet, ""]
         md += ["## Coverage of the full plan", "", *coverage(runs, sorted(set(datasets) | {"airline", "bbc", "sms", "trec6"})), "",
+               "## Cost of the suite", "", *suite_cost(runs), "",
                "## Accuracy targets (frozen θ, automatic options)", "", "Checked on the cells present; a target over cells not run yet is not "
                "judged.", "", *targets(table, datasets), "",
                "## The goal: frozen as accurate as SetFit and full fine-tuning", "",

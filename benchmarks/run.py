@@ -1,6 +1,6 @@
 """The benchmark suite: headstart against the tools users would pick instead, on the same weights and data.
 
-    python benchmarks/run.py            # the full suite (about 2 hours on 2 cores)
+    python benchmarks/run.py            # the full suite (about 3.5 hours on 2 cores: see BENCHMARKS.md)
     python benchmarks/run.py --quick    # airline, n=8, 2 seeds, fewer methods (a few minutes)
 
 Protocol (MTEB/SetFit style): per dataset one fixed stratified test split (at most 2,000 examples, at most half the
@@ -53,7 +53,8 @@ FULL_PLAN = [
 ]
 # Long documents make the methods that train θ about 10x dearer per example (measured on bbc at n = 8: SetFit
 # 604 s a run, fine-tuning 57-66 s), so on them those methods run at n = 8 only: SetFit at n = 32 alone would take
-# about 2 hours there, fine-tuning at n = 32 and 128 about 4. The suite keeps to its 2-hour budget this way.
+# about 2 hours there, fine-tuning at n = 32 and 128 about 4. Even so the suite is over its 2-hour budget (BENCHMARKS.md
+# adds it up).
 LONG_TEXT_DATASETS = {"bbc"}
 TRAINS_THETA = {"setfit", "hf_full", "hs_lpft", "hs_full"}
 

@@ -57,6 +57,8 @@ def test_a_saved_token_model_predicts_the_same_after_loading(tmp_path, tiny_enco
     assert "Head: `tokens`" in (tmp_path / "model" / "README.md").read_text()
     assert isinstance(loaded.head_, token_head.TokenHead) and loaded.training_info_["C_chosen_by"] == "given"
     np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+    loaded.set_params(head="linear")  # describes the next fit; predictions still use the fitted token head
+    np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
 
 
 def test_predictions_do_not_depend_on_how_texts_are_chunked(tiny_encoder, monkeypatch):

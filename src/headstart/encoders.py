@@ -247,8 +247,9 @@ class Encoder:
         precision: str = "fp32",
     ) -> tuple[np.ndarray, list[torch.Tensor]]:
         """Pooled vectors of every layer, as ``encode`` gives them, and from the same forward pass each text's
-        token states (tokens, layers + 1, hidden), each L2-normalised, without the special tokens ([CLS], [SEP]) unless
-        the text has no others."""
+        token states (tokens, layers + 1, hidden), each L2-normalised whatever the classifier's ``normalize``, without
+        the tokenizer's special tokens ([CLS], [SEP], and [UNK], whose state is context alone) unless the text has no
+        others, so that every text keeps at least one token. Identical texts are encoded once each time they occur."""
         pooled = np.zeros((len(texts), self.num_layers + 1, self.hidden_size), dtype=np.float32)
         tokens: list[torch.Tensor] = [torch.empty(0)] * len(texts)
         special = torch.tensor(sorted(self.tokenizer.all_special_ids))
@@ -257,7 +258,7 @@ class Encoder:
             states = F.normalize(states.float().transpose(1, 2), dim=-1)  # (batch, tokens, layers + 1, hidden)
             for row, text_states, ids, used in zip(rows, states, batch["input_ids"], batch["attention_mask"].bool()):
                 keep = used & ~torch.isin(ids, special)
-                tokens[row] = text_states[keep if keep.any() else used].clone()
+                tokens[row] = text_states[keep if keep.any() else used]  # a boolean index copies
         return pooled, tokens
 
     def _forward(self, texts: list[str], max_length: int, instruction: str | None, batch_size: int, precision: str):
@@ -274,12 +275,14 @@ class Encoder:
         order = np.argsort([len(x) for x in ids], kind="stable")[::-1]
         advance = progress.task(f"encoding with {self.name}", len(texts))
         self.model.eval()
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
-                yield rows, torch.stack(self.hidden_states(batch), dim=1), batch
-                advance(len(rows))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
+            # Only the forward pass runs under these modes: the caller's code between batches must not.
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                states = torch.stack(self.hidden_states(batch), dim=1)
+            yield rows, states, batch
+            advance(len(rows))
 
     def _warn_truncated(self, prompts: list[str], ids: list[list[int]], limit: int) -> None:
         at_limit = [p for p, x in zip(prompts, ids) if len(x) >= limit]

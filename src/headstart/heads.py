@@ -205,6 +205,7 @@ def walk_grid(grid: tuple[float, ...], evaluate: Callable[[int, int | None], np.
 
 
 def out_of_fold_losses(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each example's cross-entropy under the probabilities its held-out fold's model gave it."""
     return -np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None))
 
 

@@ -22,7 +22,7 @@ from . import artifacts, lexical, token_head
 from .cache import EmbeddingCache, encode_cached
 from .costs import count_parameters, peak_rss_mb
 from .data import as_texts, check_labeled
-from .encoders import Encoder, check_feature_options, combine_layers, encoder_spec, layer_candidates, load_encoder
+from .encoders import Encoder, check_feature_options, combine_layers, encoder_spec, layer_candidates, load_encoder, with_instruction
 from .errors import FingerprintMismatchError, HeadstartWarning, ModelFormatError
 from .heads import FROZEN_HEADS, check_head_options, head_from_state, train_head
 
@@ -157,10 +157,10 @@ class FrozenEncoderClassifier(TextClassifier):
         self.cache = cache
         self.seed = seed
 
-    def _per_layer(self, texts: list[str]) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-        """Pooled vectors of every layer (texts, layers + 1, hidden), through the cache; and for the token head, from
-        the same forward pass instead, each text's token states (tokens, layers + 1, hidden)."""
-        if self.head == "tokens":
+    def _per_layer(self, texts: list[str], tokens: bool) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """Pooled vectors of every layer (texts, layers + 1, hidden), through the cache; or, with ``tokens``, from a
+        forward pass that also gives each text's token states (tokens, layers + 1, hidden)."""
+        if tokens:
             pooled, states = self.encoder_.token_states(texts, self.pooling, self.max_length, self.instruction, self.batch_size, self.precision)
             return torch.from_numpy(pooled), states
         return torch.from_numpy(encode_cached(
@@ -193,7 +193,9 @@ class FrozenEncoderClassifier(TextClassifier):
         loaded = time.perf_counter()
         fingerprint_before = self.encoder_.fingerprint()
         passes_before = self.encoder_.forward_passes
-        per_layer, states = self._per_layer(texts)
+        if self.head == "tokens":
+            self._check_token_memory(texts, candidates)
+        per_layer, states = self._per_layer(texts, self.head == "tokens")
         encoded = time.perf_counter()
         if self.lexical:
             self.vectorizers_ = lexical.fit_vectorizers(texts, lexical.BESIDE_ENCODER)
@@ -222,20 +224,27 @@ class FrozenEncoderClassifier(TextClassifier):
         }
         return self
 
+    def _check_token_memory(self, texts: list[str], candidates: list[tuple[int, ...]]) -> None:
+        lengths = self.encoder_.tokenize(with_instruction(texts, self.instruction), self.max_length, padding=False)["input_ids"]
+        hidden = self.encoder_.hidden_size
+        width = max(hidden if self.layer_combine == "mean" else len(layers) * hidden for layers in candidates)
+        token_head.check_memory(len(texts), sum(map(len, lengths)), (self.encoder_.num_layers + 1) * hidden, width)
+
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self, "head_")
         texts = as_texts(X)
-        # The token head's inputs are padded per chunk, so memory stays bounded however many texts come.
-        chunk = PREDICT_CHUNK if self.head == "tokens" else max(len(texts), 1)
+        # Every layer's token states of a chunk are held at once: chunks keep that bounded however many texts come.
+        chunk = PREDICT_CHUNK if isinstance(self.head_, token_head.TokenHead) else max(len(texts), 1)
         parts = [self._proba(texts[start : start + chunk]) for start in range(0, len(texts), chunk)]
         return np.concatenate(parts) if parts else np.zeros((0, len(self.classes_)), dtype=np.float32)
 
     def _proba(self, texts: list[str]) -> np.ndarray:
-        per_layer, states = self._per_layer(texts)
+        tokens = isinstance(self.head_, token_head.TokenHead)  # the fitted head, whatever set_params says since
+        per_layer, states = self._per_layer(texts, tokens)
         features = torch.as_tensor(self._features(per_layer, self.layers_, self._lexical_rows(texts)))
         with torch.no_grad():
-            if self.head == "tokens":
+            if tokens:
                 logits = self.head_(features, *token_head.pack_tokens(token_features(states, self.layers_, self.layer_combine)))
             else:
                 logits = self.head_(features)

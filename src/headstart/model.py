@@ -104,8 +104,8 @@ class FrozenEncoderClassifier(TextClassifier):
             ``token_head``).
         pooling: ``mean`` (masked), ``cls`` or ``max``.
         layers: ``"last4"`` (default: the last four layers, concatenated), ``"auto"`` (cross-validation on the cached
-            vectors may move from the last four to all layers or the last one; ``layers_`` says which), or layer
-            numbers (-1 is the last, 0 the embeddings).
+            vectors may move from the last four to all layers or the last one; ``layers_`` says which; with the token
+            head each candidate costs a full CV of that head), or layer numbers (-1 is the last, 0 the embeddings).
         layer_combine: ``concat`` or ``mean`` of the chosen layers.
         normalize: L2-normalise each layer's vector, so a text's length does not set its feature scale.
         instruction: a prefix prepended to every text before encoding.

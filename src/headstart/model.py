@@ -182,7 +182,8 @@ class FrozenEncoderClassifier(TextClassifier):
         return train_head(features, codes, len(self.classes_), self.head, self.C, self.class_weight, self.validation_fraction, self.seed)
 
     def fit(self, X, y) -> FrozenEncoderClassifier:
-        """Encode the texts (through the cache), then train only the head."""
+        """Encode the texts (through the cache; the token head reads token states, which are not cached), then train
+        only the head."""
         start = time.perf_counter()
         texts, codes = self._set_labels(X, y)
         check_head_options(self.head, self.C, self.class_weight, FROZEN_HEADS)

@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from headstart.heads import C_GRID, sample_weights, train_head
+from headstart.heads import C_GRID, NO_CV, cv_folds, sample_weights, train_head
 
 
 def blobs(n=60, d=8, k=3, seed=0):
@@ -43,6 +43,31 @@ def test_C_is_chosen_by_cross_validation_and_reported():
     assert info["C"] in C_GRID
     assert info["validation"]["source"] == "5-fold CV" and info["validation"]["examples"] == len(y)
     assert 0.5 < info["validation"]["accuracy"] <= 1.0
+
+
+def test_rare_classes_keep_the_cross_validation_of_the_others():
+    # A long tail, as in real labels: one class with a single example, one with two, two common ones.
+    X, y = blobs(n=40, d=16, k=2)
+    X = np.vstack([X, np.full((3, 16), 3.0, dtype=np.float32)])
+    y = np.concatenate([y, [2, 3, 3]])
+    splits = cv_folds(y, 4, seed=0)
+    assert len(splits) == 5
+    for train, val in splits:
+        assert 40 in train and 40 not in val  # the single example is always trained on
+        assert sorted(np.concatenate([train, val]).tolist()) == list(range(43))
+    validated = np.concatenate([val for _, val in splits])
+    assert sorted(validated.tolist()) == [i for i in range(43) if i != 40]
+    fold_of = {i: fold for fold, (_, val) in enumerate(splits) for i in val}
+    assert fold_of[41] != fold_of[42]  # each of the pair is validated by a fold that trained on the other
+    _, info = train_head(X, y, 4, "linear")
+    assert info["C_chosen_by"] == "5-fold CV" and info["validation"]["examples"] == 42
+
+
+def test_without_any_class_of_two_there_is_no_cross_validation():
+    X, y = blobs(n=3, d=4, k=3)
+    assert cv_folds(y, 3, seed=0) == []
+    _, info = train_head(X, y, 3, "linear")
+    assert info["C_chosen_by"] == NO_CV and "validation" not in info
 
 
 def test_the_one_standard_error_rule_picks_a_smaller_C_on_noisy_data():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -31,6 +32,8 @@ FROZEN_HEADS = (*HEADS, "tokens")  # the token head reads token states, which on
 C_GRID = tuple(float(c) for c in np.logspace(-2, 3, 11))
 CV_TOLERANCE = 1e-3
 CV_MAX_ITER = 100
+NO_CV_C = 1.0  # scikit-learn's default C, for data with no CV: every class has a single example
+NO_CV = "default (every class has a single example, too few for CV)"
 MLP_HIDDEN = 256
 MLP_DROPOUT = 0.2
 
@@ -164,11 +167,23 @@ def fit_logistic(
 
 
 def cv_folds(y: np.ndarray, n_classes: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified k-fold (train, validation) rows; k is 5, or less for tiny classes; none when a class has fewer than 2."""
-    folds = min(5, int(np.bincount(y, minlength=n_classes).min()))
+    """Stratified k-fold (train, validation) rows: k is 5, or the largest class's size when that is smaller; none
+    when every class has a single example.
+
+    A class with a single example is trained on in every fold and validated in none (no fold's model could have
+    learnt it), so a long tail of rare classes, common in real labels, still leaves the rest a CV. A class smaller
+    than k lands in as many folds as it has examples, each fold training on the others.
+    """
+    counts = np.bincount(y, minlength=n_classes)
+    folds = min(5, int(counts.max()))
     if folds < 2:
         return []
-    return list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    validated = np.flatnonzero(counts[y] >= 2)
+    always_trained = np.flatnonzero(counts[y] < 2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)  # the small classes are meant
+        splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(validated, y[validated])
+        return [(np.sort(np.concatenate([validated[train], always_trained])), validated[val]) for train, val in splits]
 
 
 def walk_grid(grid: tuple[float, ...], evaluate: Callable[[int, int | None], np.ndarray], within_one_se: bool = False) -> int:
@@ -204,9 +219,19 @@ def walk_grid(grid: tuple[float, ...], evaluate: Callable[[int, int | None], np.
     return best
 
 
-def out_of_fold_losses(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Each example's cross-entropy under the probabilities its held-out fold's model gave it."""
-    return -np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None))
+def out_of_fold(proba: np.ndarray, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """From the probabilities each row's held-out fold gave it: the validated rows' cross-entropies, and every row's
+    predicted class (-1 for a row no fold validated)."""
+    rows = np.sort(np.concatenate([val for _, val in splits]))
+    predictions = np.full(len(y), -1)
+    predictions[rows] = proba[rows].argmax(axis=1)
+    return -np.log(np.clip(proba[rows, y[rows]], 1e-12, None)), predictions
+
+
+def cv_scores(y: np.ndarray, predictions: np.ndarray, folds: int) -> dict:
+    """``validation_scores`` of out-of-fold predictions, over the rows a fold validated."""
+    rows = predictions >= 0
+    return validation_scores(y[rows], predictions[rows], f"{folds}-fold CV", int(rows.sum()))
 
 
 def choose_C(
@@ -221,12 +246,12 @@ def choose_C(
     starting from its neighbour C's fit. ``within_one_se`` is for LP-FT's probe, which must leave its fine-tune some
     gradient (trec6, 32 per class, 5 seeds: LP-FT 0.832 from the best-loss probe, 0.850 from the one-SE one; airline
     0.730 and 0.737).
-    Returns the chosen C, the out-of-fold predictions made with it, and k (None and 0 when a class has fewer
-    than 2 examples, too few for CV).
+    Returns the chosen C, the out-of-fold predictions made with it (see ``out_of_fold``), and k (None and 0 when
+    every class has a single example, too few for CV).
     """
     splits = cv_folds(y, n_classes, seed)
     if not splits:
-        return grid[0] if len(grid) == 1 else 1.0, None, 0
+        return grid[0] if len(grid) == 1 else NO_CV_C, None, 0
     masks = np.ones((len(splits), len(y)))
     for f, (_, val) in enumerate(splits):
         masks[f, val] = 0.0
@@ -240,8 +265,8 @@ def choose_C(
         proba = np.zeros((len(y), n_classes))
         for f, (_, val) in enumerate(splits):
             proba[val] = softmax(Z[val] @ W[f].T + b[f], axis=1)
-        predictions[i] = proba.argmax(axis=1)
-        return out_of_fold_losses(proba, y)
+        losses, predictions[i] = out_of_fold(proba, y, splits)
+        return losses
 
     best = walk_grid(grid, evaluate, within_one_se)
     return grid[best], predictions[best], len(splits)
@@ -339,9 +364,9 @@ def _train_head(X, y, n_classes, kind, C, class_weight, validation_fraction, see
     rule = f"{folds}-fold CV" + (", one-SE rule" if within_one_se else "")
     info: dict = {"head": kind, "C": float(chosen), "C_chosen_by": "given" if C is not None else rule}
     if oof is None:
-        info["C_chosen_by"] = "given" if C is not None else "default (a class has fewer than 2 examples, too few for CV)"
+        info["C_chosen_by"] = "given" if C is not None else NO_CV
     else:
-        info["validation"] = validation_scores(y, oof, f"{folds}-fold CV", len(y))
+        info["validation"] = cv_scores(y, oof, folds)
     W, b = fit_logistic(Z, curvature, y, weights, float(chosen), n_classes)
     head = LinearHead(X.shape[1], n_classes)
     with torch.no_grad():

@@ -202,11 +202,12 @@ class FrozenEncoderClassifier(TextClassifier):
             self.vectorizers_ = lexical.fit_vectorizers(texts, lexical.BESIDE_ENCODER)
         lexical_rows = self._lexical_rows(texts)
         fits = {layers: self._train_head(self._features(per_layer, layers, lexical_rows), states, layers, codes) for layers in candidates}
-        scores = {c: (fits[c][1].get("validation") or {}).get("accuracy") for c in candidates}
+        validations = {c: fits[c][1].get("validation") or {} for c in candidates}
+        scores = {c: validations[c].get("accuracy") for c in candidates}
         if len(candidates) > 1 and None in scores.values():
-            warnings.warn("layers='auto' found no validation data to compare layer sets (a class has fewer than 2 "
-                          "examples, or the mlp head has validation_fraction=0); using the last four layers", HeadstartWarning, stacklevel=2)
-        self.layers_ = choose_layers(candidates, scores, len(texts))
+            warnings.warn("layers='auto' found no validation data to compare layer sets (every class has a single "
+                          "example, or the mlp head has validation_fraction=0); using the last four layers", HeadstartWarning, stacklevel=2)
+        self.layers_ = choose_layers(candidates, scores, validations[candidates[0]].get("examples", len(texts)))
         self.head_, head_info = fits[self.layers_]
         done = time.perf_counter()
         self.training_info_ = {

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import HeadstartError
-from .heads import C_GRID, cv_folds, out_of_fold_losses, sample_weights, validation_scores, walk_grid
+from .heads import C_GRID, NO_CV, NO_CV_C, cv_folds, cv_scores, out_of_fold, sample_weights, walk_grid
 
 # Training token states above this many bytes are refused with advice, instead of exhausting memory.
 MEMORY_LIMIT_BYTES = 4 * 2**30
@@ -153,16 +153,16 @@ def train_token_head(
             with torch.no_grad():
                 for head, (_, val) in zip(fits[i], splits):
                     proba[val] = torch.softmax(head(X, tokens, text_of)[val], dim=1).numpy()
-            predictions[i] = proba.argmax(axis=1)
-            return out_of_fold_losses(proba, y)
+            losses, predictions[i] = out_of_fold(proba, y, splits)
+            return losses
 
         best = walk_grid(grid, evaluate)
         chosen = grid[best]
         info.update(C=float(chosen), C_chosen_by="given" if C is not None else f"{len(splits)}-fold CV",
-                    validation=validation_scores(y, predictions[best], f"{len(splits)}-fold CV", len(y)))
+                    validation=cv_scores(y, predictions[best], len(splits)))
     else:
-        chosen = grid[0] if C is not None else 1.0
-        info.update(C=float(chosen), C_chosen_by="given" if C is not None else "default (a class has fewer than 2 examples, too few for CV)")
+        chosen = grid[0] if C is not None else NO_CV_C
+        info.update(C=float(chosen), C_chosen_by="given" if C is not None else NO_CV)
     (head,) = fit_token_heads(X, tokens, text_of, y_t, weights, chosen, n_classes)
     return head, info
 

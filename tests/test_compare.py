@@ -4,10 +4,11 @@ import re
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 from headstart.cli import main
-from headstart.compare import RESULTS, parse_n_per_class, run_comparison, verdict
+from headstart.compare import RESULTS, fixed_split, parse_n_per_class, run_comparison, verdict
 from headstart.errors import HeadstartError, HeadstartWarning, OutputExistsError
 from headstart.report import write_report
 
@@ -71,6 +72,20 @@ def test_n_per_class_beyond_a_class_uses_all_and_says_so(tmp_path, data, tiny_en
     with pytest.warns(HeadstartWarning, match="using all of their examples"):
         runs = compare(tmp_path, data, tiny_encoder, strategy_names=["tfidf"], n_per_class=[500], seeds=1)
     assert runs[0]["train_size"] == 42
+
+
+def test_a_class_with_a_single_example_is_trained_on_but_not_tested(tmp_path, data, tiny_encoder):
+    texts, labels = data
+    texts, labels = [*texts, "a lone example of a rare label"], [*labels, "rare"]
+    y = np.asarray(labels)
+    with pytest.warns(HeadstartWarning, match="1 classes have a single example"):
+        pool, test = fixed_split(y, 0.3)
+    assert len(y) - 1 in pool and "rare" not in set(y[test]) and len(test) == 18  # the others split as before
+    with pytest.warns(HeadstartWarning, match="single example"):
+        runs = compare(tmp_path, (texts, labels), tiny_encoder, strategy_names=["frozen"], n_per_class=[8], seeds=1)
+    assert runs[0]["train_size"] == 17 and runs[0]["test_size"] == 18
+    with pytest.raises(HeadstartError, match="every class has a single example"):
+        fixed_split(np.asarray(["a", "b", "c"]), 0.3)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [({"seeds": 0}, "--seeds must be at least 1"),

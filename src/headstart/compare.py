@@ -103,6 +103,22 @@ def prepare_output(out_dir: Path, manifest: dict, force: bool) -> None:
     staged.replace(existing)
 
 
+def fixed_split(y: np.ndarray, test_size: float | int) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed stratified (training pool, test) split. A class with a single example cannot be in both, so it
+    stays in the training pool, and the test split is stratified over the other classes."""
+    values, counts = np.unique(y, return_counts=True)
+    single = np.isin(y, values[counts < 2])
+    if single.all():
+        raise HeadstartError("every class has a single example, so none can be tested; label at least two examples of a class")
+    if single.any():
+        warnings.warn(f"{int(single.sum())} classes have a single example: they are trained on but not tested", HeadstartWarning, stacklevel=3)
+    try:
+        pool, test = train_test_split(np.flatnonzero(~single), test_size=test_size, stratify=y[~single], random_state=SPLIT_SEED)
+    except ValueError as exc:
+        raise HeadstartError(f"cannot make a stratified test split of {int((~single).sum())} examples: {exc}; change --test-size") from None
+    return np.sort(np.concatenate([pool, np.flatnonzero(single)])), np.sort(test)
+
+
 def run_comparison(
     texts: Sequence[str],
     labels: Sequence,
@@ -126,11 +142,7 @@ def run_comparison(
     options = dict(options or {})
     data = check_labeled(list(texts), list(labels))
     y = np.asarray([str(label) for label in data.labels])
-    try:
-        train_pool, test = train_test_split(np.arange(len(y)), test_size=test_size, stratify=y, random_state=SPLIT_SEED)
-    except ValueError as exc:
-        raise HeadstartError(f"cannot make a stratified test split of {len(y)} examples: {exc}; change --test-size") from None
-    test = np.sort(test)
+    train_pool, test = fixed_split(y, test_size)
     out_dir = Path(out_dir)
     manifest = {
         "data_sha256": data_sha256(data.texts, data.labels),

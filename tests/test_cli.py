@@ -184,6 +184,15 @@ def test_a_utf8_file_with_a_byte_order_mark_is_read(tmp_path, tiny_encoder, caps
     assert code == 0, err
 
 
+def test_a_semicolon_separated_csv_is_read(tmp_path, trained, capsys):
+    # Spreadsheets in comma-decimal locales write CSV with semicolons; a comma inside a text stays text.
+    path = tmp_path / "excel.csv"
+    path.write_text("text;label\ngreat, really great;pos\nawful;neg\n")
+    code, out, err = run(["evaluate", trained, path, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["examples"] == 2
+
+
 def test_a_damaged_model_config_is_one_line(trained, tmp_path, capsys):
     config = json.loads((trained / "headstart.json").read_text())
     del config["encoder"]

@@ -64,9 +64,22 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     try:
         if fmt == "jsonl":
             return pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
-        return pd.read_csv(io.StringIO(text), sep="\t" if fmt == "tsv" else ",", keep_default_na=False, na_values=["", "NaN", "nan"])
+        return pd.read_csv(io.StringIO(text), sep=_delimiter(text, fmt), keep_default_na=False, na_values=["", "NaN", "nan"])
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"cannot parse {path} as {fmt}: {str(exc).splitlines()[0]}") from None
+
+
+def _delimiter(text: str, fmt: str) -> str:
+    """Tab for TSV; for CSV a comma, unless the header row has none but has semicolons or tabs, as spreadsheet
+    programs write CSV in locales whose decimal mark is a comma."""
+    header = text.split("\n", 1)[0]
+    if fmt == "tsv":
+        return "\t"
+    if "," not in header:
+        for separator in (";", "\t"):
+            if separator in header:
+                return separator
+    return ","
 
 
 def _pick_column(df: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str, flag: str) -> str:

@@ -64,7 +64,11 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     try:
         if fmt == "jsonl":
             return pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
-        return pd.read_csv(io.StringIO(text), sep=_delimiter(text, fmt), keep_default_na=False, na_values=["", "NaN", "nan"])
+        # pandas' to_csv leaves a carriage return inside a text unquoted; read as a line end it would split the
+        # row. So rows end at newlines alone, once Windows line ends are made newlines (old Mac files have no newline).
+        text = text.replace("\r\n", "\n")
+        return pd.read_csv(io.StringIO(text), sep=_delimiter(text, fmt), keep_default_na=False, na_values=["", "NaN", "nan"],
+                           lineterminator="\n" if "\n" in text else None)
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"cannot parse {path} as {fmt}: {str(exc).splitlines()[0]}") from None
 

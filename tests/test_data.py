@@ -1,6 +1,8 @@
 import pandas as pd
+import pytest
 
-from headstart.data import read_table
+from headstart.data import check_labeled, read_table
+from headstart.errors import HeadstartWarning
 
 
 def test_a_carriage_return_inside_a_text_does_not_split_its_row(tmp_path):
@@ -17,3 +19,10 @@ def test_windows_and_old_mac_line_ends_are_read(tmp_path):
     mac.write_bytes(b"text,label\rone,a\rtwo,b\r")
     assert read_table(windows).to_dict("records") == [{"text": "two\nlines", "label": "a"}, {"text": "plain", "label": "b"}]
     assert read_table(mac).to_dict("records") == [{"text": "one", "label": "a"}, {"text": "two", "label": "b"}]
+
+
+def test_a_text_labelled_two_ways_is_warned_about():
+    texts = ["same words", "other", "same words", "more", "same words"]
+    with pytest.warns(HeadstartWarning, match=r"1 texts occur with more than one label \(e.g. 'same words': a, b\)"):
+        data = check_labeled(texts, ["a", "b", "b", "a", "a"])
+    assert data.texts == texts  # kept: which label is right is the user's call

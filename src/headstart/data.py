@@ -136,6 +136,7 @@ def check_labeled(texts: list, labels: list, source: str = "the data") -> Labele
     classes, counts = np.unique(np.asarray(labels, dtype=object).astype(str), return_counts=True)
     if len(classes) < 2:
         raise DataError(f"{source} has only one class ({classes[0]!r}); a classifier needs at least two")
+    _warn_conflicting_labels(texts, labels)
     rare = [f"{c!s} ({n})" for c, n in zip(classes, counts) if n < RARE_CLASS]
     if rare:
         warnings.warn(
@@ -144,6 +145,19 @@ def check_labeled(texts: list, labels: list, source: str = "the data") -> Labele
             stacklevel=2,
         )
     return LabeledData(texts, labels, dropped)
+
+
+def _warn_conflicting_labels(texts: list[str], labels: list) -> None:
+    """Warn about texts that occur more than once with different labels: label noise no model can fit."""
+    seen: dict[str, set] = {}
+    for text, label in zip(texts, labels):
+        seen.setdefault(text, set()).add(str(label))
+    conflicting = {text: found for text, found in seen.items() if len(found) > 1}
+    if conflicting:
+        text, found = next(iter(conflicting.items()))
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        warnings.warn(f"{len(conflicting)} texts occur with more than one label (e.g. {shown!r}: {', '.join(sorted(found))}); "
+                      "no model can get every copy right, so check their labels", HeadstartWarning, stacklevel=3)
 
 
 def normalise_labels(labels: list) -> list:

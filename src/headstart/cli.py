@@ -280,6 +280,10 @@ def evaluate(
         model = strategies.load(model_dir)
         labeled = load_labeled(data, text_col, label_col, encoding)
         report = evaluate_predictions(labeled.labels, model.predict(labeled.texts), model.classes_.tolist())
+        if report["unseen_labels"]:
+            found = ", ".join(f"{label} ({n})" for label, n in report["unseen_labels"].items())
+            warnings.warn(f"{sum(report['unseen_labels'].values())} examples have labels the model was not trained on: {found}; "
+                          "they count as errors", HeadstartWarning, stacklevel=1)
     if json_out:
         out.print_json(json.dumps(report))
         return

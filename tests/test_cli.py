@@ -50,8 +50,9 @@ def test_train_predict_evaluate_embed(tmp_path, data_csv, trained, tiny_encoder,
     code, out, _ = run(["evaluate", trained, data_csv, "--json"], capsys)
     report = json.loads(out)
     assert code == 0 and report["accuracy"] > 0.8 and len(report["confusion_matrix"]) == 2
+    assert report["calibration"]["accuracy"] == report["accuracy"] and 0 <= report["calibration"]["expected_calibration_error"] <= 1
     code, out, _ = run(["evaluate", trained, data_csv], capsys)
-    assert "macro-F1" in out and "confusion matrix" in out
+    assert "macro-F1" in out and "confusion matrix" in out and "expected calibration error" in out
     for name in ("f.npy", "f.parquet"):
         code, _, err = run(["embed", data_csv, "--encoder", tiny_encoder, "--layers", "-2,-1", "--out", tmp_path / name], capsys)
         assert code == 0, err

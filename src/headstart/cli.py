@@ -279,7 +279,8 @@ def evaluate(
     with _session():
         model = strategies.load(model_dir)
         labeled = load_labeled(data, text_col, label_col, encoding)
-        report = evaluate_predictions(labeled.labels, model.predict(labeled.texts), model.classes_.tolist())
+        proba = model.predict_proba(labeled.texts)
+        report = evaluate_predictions(labeled.labels, model.classes_[proba.argmax(axis=1)], model.classes_.tolist(), proba)
         if report["unseen_labels"]:
             found = ", ".join(f"{label} ({n})" for label, n in report["unseen_labels"].items())
             warnings.warn(f"{sum(report['unseen_labels'].values())} examples have labels the model was not trained on: {found}; "
@@ -295,6 +296,12 @@ def print_report(report: dict) -> None:
         f"accuracy {report['accuracy']:.3f}   macro-F1 {report['macro_f1']:.3f}   "
         f"majority baseline {report['majority_baseline']:.3f}   examples {report['examples']}"
     )
+    calibrated = report.get("calibration", {})
+    if calibrated.get("examples"):
+        out.print(
+            f"calibration: expected calibration error {calibrated['expected_calibration_error']:.3f}, log loss "
+            f"{calibrated['log_loss']:.3f} (mean confidence {calibrated['mean_confidence']:.3f} against accuracy {calibrated['accuracy']:.3f})"
+        )
     per_class = Table(title="per class")
     for column in ("label", "precision", "recall", "F1", "support"):
         per_class.add_column(column, justify="left" if column == "label" else "right")
@@ -389,7 +396,8 @@ def demo(
         started = time.perf_counter()
         model = FrozenEncoderClassifier().fit([texts[i] for i in train], y[train].tolist())
         fit_seconds = time.perf_counter() - started
-        report = evaluate_predictions(y[test], model.predict([texts[i] for i in test]), model.classes_.tolist())
+        proba = model.predict_proba([texts[i] for i in test])
+        report = evaluate_predictions(y[test], model.classes_[proba.argmax(axis=1)], model.classes_.tolist(), proba)
         if out_dir is not None:
             model.save(out_dir, force=force)
     info = model.training_info_

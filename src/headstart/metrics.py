@@ -1,4 +1,4 @@
-"""Evaluation numbers: accuracy, macro-F1, a per-class report and the confusion matrix."""
+"""Evaluation numbers: accuracy, macro-F1, a per-class report, the confusion matrix and calibration."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 
-def evaluate(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None) -> dict:
+CALIBRATION_BINS = 15  # equal-width bins of confidence, as in Guo et al. (2017), "On calibration of modern neural networks"
+
+
+def evaluate(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None, proba: np.ndarray | None = None) -> dict:
     """All the numbers a user reads after training, as plain JSON-ready values. ``labels`` are the model's classes;
     a true label the model never learnt is added after them, with its count under ``unseen_labels``: its examples
-    are errors the per-class table should show, not hide."""
+    are errors the per-class table should show, not hide. With ``proba`` (columns in the order of ``labels``), the
+    report adds ``calibration``."""
     y_true = np.asarray([str(x) for x in y_true])
     y_pred = np.asarray([str(x) for x in y_pred])
     labels = [str(x) for x in labels] if labels is not None else sorted(set(y_true) | set(y_pred))
@@ -31,4 +35,32 @@ def evaluate(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None)
             for label, p, r, f, s in zip(labels, precision, recall, f1, support)
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        **({"calibration": calibration(y_true, proba, labels[: len(labels) - len(unseen)])} if proba is not None else {}),
+    }
+
+
+def calibration(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict:
+    """Whether the model's probabilities can be taken at their word, over the examples whose label it knows: the
+    expected calibration error (the gap between confidence and accuracy, averaged over equal-width bins of the top
+    probability, weighted by their examples), the log loss, and the bins themselves for a reliability diagram."""
+    column = {label: i for i, label in enumerate(classes)}
+    known = np.array([label in column for label in y_true], dtype=bool)
+    proba, truth = np.asarray(proba, dtype=np.float64)[known], np.array([column[label] for label in y_true[known]], dtype=int)
+    if not len(truth):
+        return {"examples": 0}
+    confidence = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == truth
+    which = np.minimum((confidence * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
+    bins = []
+    for b in np.unique(which):
+        rows = which == b
+        bins.append({"from": b / CALIBRATION_BINS, "to": (b + 1) / CALIBRATION_BINS, "examples": int(rows.sum()),
+                     "confidence": float(confidence[rows].mean()), "accuracy": float(correct[rows].mean())})
+    return {
+        "examples": int(len(truth)),
+        "expected_calibration_error": float(sum(b["examples"] * abs(b["confidence"] - b["accuracy"]) for b in bins) / len(truth)),
+        "log_loss": float(-np.log(np.clip(proba[np.arange(len(truth)), truth], 1e-15, None)).mean()),
+        "mean_confidence": float(confidence.mean()),
+        "accuracy": float(correct.mean()),
+        "bins": bins,
     }

@@ -76,9 +76,9 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
 def _delimiter(text: str, fmt: str) -> str:
     """Tab for TSV; for CSV a comma, unless the header row has none but has semicolons or tabs, as spreadsheet
     programs write CSV in locales whose decimal mark is a comma."""
-    header = text.split("\n", 1)[0]
     if fmt == "tsv":
         return "\t"
+    header = text.split("\n", 1)[0]
     if "," not in header:
         for separator in (";", "\t"):
             if separator in header:

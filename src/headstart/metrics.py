@@ -18,9 +18,9 @@ def evaluate(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None,
     report adds ``calibration``."""
     y_true = np.asarray([str(x) for x in y_true])
     y_pred = np.asarray([str(x) for x in y_pred])
-    labels = [str(x) for x in labels] if labels is not None else sorted(set(y_true) | set(y_pred))
-    unseen = sorted(set(y_true) - set(labels))
-    labels = labels + unseen
+    known = [str(x) for x in labels] if labels is not None else sorted(set(y_true) | set(y_pred))
+    unseen = sorted(set(y_true) - set(known))
+    labels = known + unseen
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     counts = np.array([np.sum(y_true == label) for label in labels])
     return {
@@ -35,7 +35,7 @@ def evaluate(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None,
             for label, p, r, f, s in zip(labels, precision, recall, f1, support)
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-        **({"calibration": calibration(y_true, proba, labels[: len(labels) - len(unseen)])} if proba is not None else {}),
+        **({"calibration": calibration(y_true, proba, known)} if proba is not None else {}),
     }
 
 

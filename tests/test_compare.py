@@ -37,8 +37,9 @@ def test_every_strategy_n_and_seed_runs_once_on_one_fixed_test_split(tmp_path, d
     assert {r["train_size"] for r in runs if r["n_per_class"] == 8} == {16}
     for run in runs:
         for key in ("accuracy", "macro_f1", "fit_seconds", "predict_seconds", "trainable_parameters", "peak_rss_mb",
-                    "encoder_forward_passes", "encoder_backward_passes"):
+                    "encoder_forward_passes", "encoder_backward_passes", "log_loss"):
             assert key in run
+        assert 0 <= run["expected_calibration_error"] <= 1
     frozen = [r for r in runs if r["strategy"] == "frozen"]
     assert all(r["encoder_forward_passes"] > 0 for r in frozen)  # fits are cold, so their times compare fairly
 
@@ -120,6 +121,7 @@ def test_the_report_renders_in_a_real_browser_with_its_images(tmp_path, data, ti
     for name in ("report.html", "report.md", "results.json", "learning_curves.png", "confusion_matrix.png"):
         assert (folder / name).exists()
     assert "frozen reaches" in result["verdict"]
+    assert "| ECE |" in (folder / "report.md").read_text()
     page = (folder / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == 4 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)

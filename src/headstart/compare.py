@@ -196,15 +196,17 @@ def run_one(name: str, train_texts: list[str], train_y: np.ndarray, test_texts: 
     if "cache" in model.get_params():
         model.set_params(cache=options.get("cache", True))
     started = time.perf_counter()
-    predicted = model.predict(test_texts)
+    proba = model.predict_proba(test_texts)
     predict_seconds = time.perf_counter() - started
-    report = evaluate(test_y, predicted, model.classes_.tolist())
+    report = evaluate(test_y, model.classes_[proba.argmax(axis=1)], model.classes_.tolist(), proba)
     info = model.training_info_
     trainable = info["trainable_parameters"]
     return {
         "strategy": name,
         "accuracy": report["accuracy"],
         "macro_f1": report["macro_f1"],
+        "expected_calibration_error": report["calibration"]["expected_calibration_error"],
+        "log_loss": report["calibration"]["log_loss"],
         "labels": report["labels"],
         "confusion_matrix": report["confusion_matrix"],
         "fit_seconds": fit_seconds,
@@ -235,6 +237,8 @@ def summarize(runs: Sequence[dict]) -> list[dict]:
             "accuracy_sd": float(accuracy.std(ddof=1)) if len(group) > 1 else 0.0,
             "macro_f1": float(f1.mean()),
             "macro_f1_sd": float(f1.std(ddof=1)) if len(group) > 1 else 0.0,
+            # Results written before calibration was measured lack it.
+            "expected_calibration_error": float(np.mean([r.get("expected_calibration_error", np.nan) for r in group])),
             "fit_seconds": float(np.mean([r["fit_seconds"] for r in group])),
             "predict_seconds": float(np.mean([r["predict_seconds"] for r in group])),
             "trainable_parameters": int(group[0]["trainable_parameters"]),

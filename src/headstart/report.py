@@ -116,7 +116,8 @@ def best_cell(summary: Sequence[dict]) -> dict:
 def table_rows(summary: Sequence[dict]) -> list[list[str]]:
     return [
         [r["strategy"], str(r["n_per_class"]), str(r["seeds"]), f"{r['accuracy']:.3f} ± {r['accuracy_sd']:.3f}",
-         f"{r['macro_f1']:.3f} ± {r['macro_f1_sd']:.3f}", f"{r['fit_seconds']:.2f}", f"{r['predict_seconds']:.2f}",
+         f"{r['macro_f1']:.3f} ± {r['macro_f1_sd']:.3f}", f"{r['expected_calibration_error']:.3f}", f"{r['fit_seconds']:.2f}",
+         f"{r['predict_seconds']:.2f}",
          f"{r['trainable_parameters']:,}", f"{r['encoder_forward_passes']:.0f}", f"{r['encoder_backward_passes']:.0f}",
          f"{r['peak_rss_mb']:.0f}"]
         for r in summary
@@ -124,7 +125,7 @@ def table_rows(summary: Sequence[dict]) -> list[list[str]]:
 
 
 TERMINAL_COLUMNS = ("strategy", "n/class", "accuracy", "macro-F1", "fit s", "trainable params", "peak RSS MiB")
-HEADERS = ["strategy", "n/class", "seeds", "accuracy", "macro-F1", "fit s", "predict s", "trainable params",
+HEADERS = ["strategy", "n/class", "seeds", "accuracy", "macro-F1", "ECE", "fit s", "predict s", "trainable params",
            "fwd passes", "bwd passes", "peak RSS MiB"]
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from headstart.heads import C_GRID, NO_CV, cv_folds, sample_weights, train_head
+from headstart.heads import C_GRID, NO_CV, cv_folds, sample_weights, train_head, walk_grid
 
 
 def blobs(n=60, d=8, k=3, seed=0):
@@ -68,6 +68,20 @@ def test_without_any_class_of_two_there_is_no_cross_validation():
     assert cv_folds(y, 3, seed=0) == []
     _, info = train_head(X, y, 3, "linear")
     assert info["C_chosen_by"] == NO_CV and "validation" not in info
+
+
+def test_the_walk_over_C_finds_the_valley_from_where_it_starts():
+    calls = []
+
+    def evaluate(i, start):
+        calls.append((i, start))
+        return np.full(3, (i - 7) ** 2 + 1.0)  # the valley at C_GRID[7]
+
+    assert walk_grid(C_GRID, evaluate) == 7
+    assert calls == [(4, None), (5, 4), (6, 5), (7, 6), (8, 7)]  # from C = 1 up, one step past the valley
+    calls.clear()
+    assert walk_grid(C_GRID, evaluate, start=1000.0) == 7
+    assert calls == [(10, None), (9, 10), (8, 9), (7, 8), (6, 7)]  # from the top down
 
 
 def test_the_one_standard_error_rule_picks_a_smaller_C_on_noisy_data():

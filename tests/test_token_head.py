@@ -8,6 +8,7 @@ import torch
 import headstart
 from headstart import FrozenEncoderClassifier, token_head
 from headstart.encoders import load_encoder
+from headstart.heads import train_head
 
 from conftest import WORDS
 
@@ -48,6 +49,19 @@ def test_a_label_one_word_decides_is_learned_from_the_tokens(tiny_encoder):
     info = model.training_info_
     assert info["head"] == "tokens" and info["C_chosen_by"] == "5-fold CV" and info["validation"]["accuracy"] >= 0.9
     assert info["trainable_parameters"] == 2 * (64 + 1) + 2 * 64  # pooled part with bias, token part without
+
+
+def test_the_walk_over_C_starts_at_the_linear_probes_choice(monkeypatch):
+    rng = np.random.default_rng(0)
+    y = np.arange(30) % 3
+    pooled = (rng.normal(size=(30, 8)) + 2 * np.eye(3, 8)[y]).astype(np.float32)
+    states = [torch.nn.functional.normalize(torch.randn(4, 8), dim=1) for _ in range(30)]
+    starts = []
+    walk = token_head.walk_grid
+    monkeypatch.setattr(token_head, "walk_grid", lambda grid, evaluate, start: starts.append(start) or walk(grid, evaluate, start=start))
+    _, info = token_head.train_token_head(pooled, states, y, 3)
+    _, linear = train_head(pooled, y, 3, "linear")
+    assert starts == [linear["C"]] and info["C_chosen_by"] == "5-fold CV"
 
 
 def test_a_saved_token_model_predicts_the_same_after_loading(tmp_path, tiny_encoder):

@@ -38,11 +38,13 @@ def test_lp_ft_is_advised_with_enough_data_and_budget_and_its_estimate_is_within
 
 def test_a_tight_budget_falls_back_to_cheaper_strategies():
     estimates = {"zero-shot": 0.1, "tfidf": 2.0, "frozen": 10.0, "partial:2": 200.0, "lp-ft": 400.0, "full": 390.0}
-    assert _recommend(estimates, 1000, n=300, smallest=100, classes=3)[0] == "lp-ft"
-    strategy, reason = _recommend(estimates, 100, n=300, smallest=100, classes=3)
+    assert _recommend(estimates, 1000, n=300, typical=100, smallest=100, classes=3)[0] == "lp-ft"
+    strategy, reason = _recommend(estimates, 100, n=300, typical=100, smallest=100, classes=3)
     assert strategy == "frozen" and "over the 100 s budget" in reason
-    assert _recommend(estimates, 5, n=300, smallest=100, classes=3)[0] == "tfidf"
-    assert _recommend(estimates, 1000, n=30, smallest=10, classes=3)[0] == "frozen"
+    assert _recommend(estimates, 5, n=300, typical=100, smallest=100, classes=3)[0] == "tfidf"
+    assert _recommend(estimates, 1000, n=30, typical=10, smallest=10, classes=3)[0] == "frozen"
+    # One rare class does not decide for the others.
+    assert _recommend(estimates, 1000, n=301, typical=100, smallest=1, classes=4)[0] == "lp-ft"
 
 
 def test_advise_command_prints_estimates_and_a_reason(tmp_path, tiny_encoder, capsys):

@@ -23,7 +23,7 @@ from .strategies.tfidf import TfidfClassifier
 
 SAMPLE = 128
 TFIDF_SAMPLE = 4000
-LP_FT_FROM = 64  # examples in the smallest class from which fine-tuning usually pays off
+LP_FT_FROM = 64  # examples in the median class from which fine-tuning usually pays off
 
 
 def _timed(action) -> float:
@@ -47,7 +47,9 @@ def advise(
     data = check_labeled(list(texts), list(labels))
     y = np.unique(np.asarray([str(x) for x in data.labels]), return_inverse=True)[1]
     n, classes = len(y), int(y.max()) + 1
-    smallest = int(np.bincount(y).min())
+    counts = np.bincount(y)
+    # The median class, not the smallest: one rare class, common in real labels, should not decide for the rest.
+    typical, smallest = int(np.median(counts)), int(counts.min())
     rng = np.random.default_rng(seed)
     picked = np.sort(rng.choice(n, size=min(SAMPLE, n), replace=False))  # in file order: small data is its own sample
     sample = [data.texts[i] for i in picked]
@@ -89,10 +91,11 @@ def advise(
         "lp-ft": frozen + epochs * epoch_full,
         "full": epochs * epoch_full,
     }
-    strategy, reason = _recommend(estimates, budget_seconds, n, smallest, classes)
+    strategy, reason = _recommend(estimates, budget_seconds, n, typical, smallest, classes)
     return {
         "examples": n,
         "classes": classes,
+        "median_class": typical,
         "smallest_class": smallest,
         "texts_cached": cached,
         "budget_seconds": budget_seconds,
@@ -129,8 +132,8 @@ def _measure_train_step(model, texts: list[str], classes: int, max_length: int) 
     return min(seconds[1:]) / len(texts)
 
 
-def _recommend(estimates: dict, budget: float, n: int, smallest: int, classes: int) -> tuple[str, str]:
-    size = f"{n} labeled examples in {classes} classes (the smallest has {smallest})"
+def _recommend(estimates: dict, budget: float, n: int, typical: int, smallest: int, classes: int) -> tuple[str, str]:
+    size = f"{n} labeled examples in {classes} classes (the median class has {typical}, the smallest {smallest})"
     if estimates["frozen"] > budget:
         if estimates["tfidf"] <= budget:
             return "tfidf", (
@@ -138,16 +141,16 @@ def _recommend(estimates: dict, budget: float, n: int, smallest: int, classes: i
                 "so TF-IDF with logistic regression is the strategy that fits."
             )
         return "tfidf", f"With {size}, no strategy fits the {budget:.0f} s budget; TF-IDF is the cheapest (about {estimates['tfidf']:.0f} s)."
-    if smallest >= LP_FT_FROM and estimates["lp-ft"] <= budget:
+    if typical >= LP_FT_FROM and estimates["lp-ft"] <= budget:
         return "lp-ft", (
             f"With {size}, there is enough data for fine-tuning to add accuracy over a frozen encoder, and LP-FT "
             f"(a linear probe first, then fine-tuning; Kumar et al. 2022) fits the {budget:.0f} s budget at about "
             f"{estimates['lp-ft']:.0f} s, against {estimates['frozen']:.1f} s for frozen."
         )
     why = (
-        f"fewer than {LP_FT_FROM} examples in the smallest class is where frozen features with a cross-validated head "
+        f"fewer than {LP_FT_FROM} examples in the median class is where frozen features with a cross-validated head "
         "usually come within a few points of fine-tuning"
-        if smallest < LP_FT_FROM
+        if typical < LP_FT_FROM
         else f"LP-FT would take about {estimates['lp-ft']:.0f} s, over the {budget:.0f} s budget"
     )
     return "frozen", (

@@ -492,7 +492,7 @@ def advise(
         return
     measured = advice["measured"]
     out.print(
-        f"{advice['examples']} examples, {advice['classes']} classes (smallest {advice['smallest_class']}); "
+        f"{advice['examples']} examples, {advice['classes']} classes (median {advice['median_class']}, smallest {advice['smallest_class']}); "
         f"{advice['texts_cached']} already cached; encoder {measured['encode_texts_per_second']:.0f} texts/s forward, "
         f"{measured['train_texts_per_second']:.0f} texts/s training"
     )

@@ -200,3 +200,10 @@ def test_a_damaged_model_config_is_one_line(trained, tmp_path, capsys):
     (trained / "headstart.json").write_text(json.dumps(config))
     code, _, err = run(["predict", trained, write(tmp_path, "x.txt", "good\n")], capsys)
     assert code == 2 and "is damaged" in err and "Traceback" not in err
+
+
+def test_global_flags_also_work_after_the_command(tmp_path, data_csv, tiny_encoder, capsys):
+    code, out, err = run(["train", data_csv, "--encoder", tiny_encoder, "--out", tmp_path / "m", "--quiet"], capsys)
+    assert code == 0 and err == "" and (tmp_path / "m" / "head.safetensors").exists()
+    code, _, err = run(["predict", tmp_path / "m", tmp_path / "missing.txt", "-q"], capsys)
+    assert code == 2 and err == "error: file not found: " + str(tmp_path / "missing.txt") + "\n"

@@ -1,3 +1,5 @@
+import warnings
+
 import pandas as pd
 import pytest
 
@@ -26,3 +28,15 @@ def test_a_text_labelled_two_ways_is_warned_about():
     with pytest.warns(HeadstartWarning, match=r"1 texts occur with more than one label \(e.g. 'same words': a, b\)"):
         data = check_labeled(texts, ["a", "b", "b", "a", "a"])
     assert data.texts == texts  # kept: which label is right is the user's call
+
+
+def test_labels_that_differ_only_in_case_or_spaces_are_warned_about():
+    texts = ["good", "fine", "bad", "awful", "great", "poor"]
+    with pytest.warns(HeadstartWarning, match=r"labels differ only in case or spaces \('POS', 'pos', 'pos '\)"):
+        check_labeled(texts, ["pos", "POS", "neg", "neg", "pos ", "neg"])
+
+
+def test_distinct_labels_raise_no_look_alike_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_labeled(["good", "fine", "bad", "awful"] * 5, ["pos", "pos", "neg", "neg"] * 5)

@@ -1,3 +1,5 @@
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -40,6 +42,20 @@ def test_texts_longer_than_max_length_are_truncated_and_counted(tiny_encoder):
     encoder = load_encoder(tiny_encoder)
     with pytest.warns(HeadstartWarning, match="1 of 2 texts were longer than 8 tokens"):
         encoder.encode(["good " * 20, "bad"], max_length=8)
+
+
+def test_texts_longer_than_the_model_get_only_our_warning(tiny_encoder):
+    encoder = load_encoder(tiny_encoder)
+    logged: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())
+    logging.getLogger("transformers").addHandler(handler)
+    try:
+        with pytest.warns(HeadstartWarning, match="1 of 1 texts were longer than 64 tokens"):
+            encoder.encode(["good " * 100])
+    finally:
+        logging.getLogger("transformers").removeHandler(handler)
+    assert not [m for m in logged if "indexing errors" in m]
 
 
 def test_fingerprint_identifies_the_weights(tiny_encoder):

@@ -506,10 +506,21 @@ def advise(
     out.print(f"recommended: {advice['recommendation']}. {advice['reason']}")
 
 
+GLOBAL_FLAGS = ("--debug", "--quiet", "-q")
+
+
+def global_flags_first(argv: list[str]) -> list[str]:
+    """``headstart train data.csv --quiet`` as ``headstart --quiet train data.csv``: the global flags are accepted
+    after the command too, where users put them (up to a ``--``, after which every word is an argument)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if a in GLOBAL_FLAGS]
+    return flags + [a for a in argv[:end] if a not in GLOBAL_FLAGS] + argv[end:]
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app; a HeadstartError becomes one line and exit status 2."""
     try:
-        app(args=argv, prog_name="headstart", standalone_mode=True)
+        app(args=global_flags_first(sys.argv[1:] if argv is None else list(argv)), prog_name="headstart", standalone_mode=True)
     except (HeadstartError, OSError) as exc:  # OSError: a disk full or a folder not writable, say
         if _state["debug"]:
             raise

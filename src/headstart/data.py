@@ -137,6 +137,7 @@ def check_labeled(texts: list, labels: list, source: str = "the data") -> Labele
     if len(classes) < 2:
         raise DataError(f"{source} has only one class ({classes[0]!r}); a classifier needs at least two")
     _warn_conflicting_labels(texts, labels)
+    _warn_look_alike_labels(classes)
     rare = [f"{c!s} ({n})" for c, n in zip(classes, counts) if n < RARE_CLASS]
     if rare:
         warnings.warn(
@@ -158,6 +159,19 @@ def _warn_conflicting_labels(texts: list[str], labels: list) -> None:
         shown = text if len(text) <= 60 else text[:57] + "..."
         warnings.warn(f"{len(conflicting)} texts occur with more than one label (e.g. {shown!r}: {', '.join(sorted(found))}); "
                       "no model can get every copy right, so check their labels", HeadstartWarning, stacklevel=3)
+
+
+def _warn_look_alike_labels(classes: np.ndarray) -> None:
+    """Warn about labels that differ only in case or spaces ("positive", "Positive "): likely one class written two
+    ways, which would be trained, and scored, as two."""
+    groups: dict[str, list[str]] = {}
+    for label in classes:
+        groups.setdefault(" ".join(str(label).split()).casefold(), []).append(str(label))
+    alike = [group for group in groups.values() if len(group) > 1]
+    if alike:
+        shown = "; ".join(", ".join(repr(label) for label in group) for group in alike[:3])
+        warnings.warn(f"labels differ only in case or spaces ({shown}) and are trained as different classes; "
+                      "if they are one class, write them the same way", HeadstartWarning, stacklevel=3)
 
 
 def normalise_labels(labels: list) -> list:

@@ -288,8 +288,10 @@ class Encoder:
         at_limit = [p for p, x in zip(prompts, ids) if len(x) >= limit]
         if not at_limit:
             return
-        full = self.tokenizer(at_limit, truncation=False)["input_ids"]
-        truncated = sum(len(x) > limit for x in full)
+        # One token past the limit tells a truncated text apart; a full, untruncated tokenization would also make
+        # transformers log a misleading "indexing errors" warning for texts longer than the model's positions.
+        longer = self.tokenizer(at_limit, truncation=True, max_length=limit + 1)["input_ids"]
+        truncated = sum(len(x) > limit for x in longer)
         if truncated:
             warnings.warn(
                 f"{truncated} of {len(prompts)} texts were longer than {limit} tokens and were truncated",

@@ -207,3 +207,11 @@ def test_global_flags_also_work_after_the_command(tmp_path, data_csv, tiny_encod
     assert code == 0 and err == "" and (tmp_path / "m" / "head.safetensors").exists()
     code, _, err = run(["predict", tmp_path / "m", tmp_path / "missing.txt", "-q"], capsys)
     assert code == 2 and err == "error: file not found: " + str(tmp_path / "missing.txt") + "\n"
+
+
+def test_evaluate_says_which_examples_calibration_covers(tmp_path, trained, capsys):
+    path = tmp_path / "eval.csv"
+    pd.DataFrame({"text": ["good great", "bad awful", "so so", "meh"], "label": ["pos", "neg", "neutral", "neutral"]}).to_csv(path, index=False)
+    code, out, err = run(["evaluate", trained, path], capsys)
+    assert code == 0 and "labels the model was not trained on: neutral (2)" in err
+    assert "over the 2 examples with labels the model knows)" in out

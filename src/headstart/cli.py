@@ -300,7 +300,8 @@ def print_report(report: dict) -> None:
     if calibrated.get("examples"):
         out.print(
             f"calibration: expected calibration error {calibrated['expected_calibration_error']:.3f}, log loss "
-            f"{calibrated['log_loss']:.3f} (mean confidence {calibrated['mean_confidence']:.3f} against accuracy {calibrated['accuracy']:.3f})"
+            f"{calibrated['log_loss']:.3f} (mean confidence {calibrated['mean_confidence']:.3f} against accuracy {calibrated['accuracy']:.3f}"
+            + (f", over the {calibrated['examples']} examples with labels the model knows)" if calibrated["examples"] < report["examples"] else ")")
         )
     per_class = Table(title="per class")
     for column in ("label", "precision", "recall", "F1", "support"):

@@ -1,10 +1,11 @@
+import json
 import warnings
 
 import pandas as pd
 import pytest
 
-from headstart.data import check_labeled, read_table
-from headstart.errors import HeadstartWarning
+from headstart.data import check_labeled, read_table, read_texts
+from headstart.errors import DataError, HeadstartWarning
 
 
 def test_a_carriage_return_inside_a_text_does_not_split_its_row(tmp_path):
@@ -40,3 +41,61 @@ def test_distinct_labels_raise_no_look_alike_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_labeled(["good", "fine", "bad", "awful"] * 5, ["pos", "pos", "neg", "neg"] * 5)
+
+
+def test_a_tsv_quote_that_never_closes_is_text_not_quoting(tmp_path):
+    path = tmp_path / "q.tsv"
+    path.write_text('text\tlabel\n"quoted start and no end\tpos\nsecond row\tneg\n"Hello" she said\tneg\n"fully ""quoted"""\tpos\n')
+    df = read_table(path)
+    assert df["text"].tolist() == ['"quoted start and no end', "second row", '"Hello" she said', 'fully "quoted"']
+    assert df["label"].tolist() == ["pos", "neg", "neg", "pos"]
+
+
+def test_a_tsv_written_by_pandas_reads_back(tmp_path):
+    texts = ['say "hi"', "tab\there", "two\nlines", "plain"]
+    path = tmp_path / "p.tsv"
+    pd.DataFrame({"text": texts, "label": ["a", "b", "a", "b"]}).to_csv(path, sep="\t", index=False)
+    assert read_table(path)["text"].tolist() == texts
+    pd.DataFrame({"text": texts[::3], "label": ["a", "b"]}).to_csv(path, sep="\t", index=False)  # quotes, no tab or newline
+    assert read_table(path)["text"].tolist() == texts[::3]
+
+
+def test_rows_with_more_fields_than_the_header_are_refused(tmp_path):
+    path = tmp_path / "extra.csv"
+    path.write_text("text,label\nhello, there,a\nbye, now,b\n")
+    with pytest.raises(DataError, match="more fields than its header; quote the texts that contain ','"):
+        read_table(path)
+
+
+def test_lines_split_at_line_ends_only(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_bytes("wait\u2028what?\x0cno\r\nsecond line\r\n".encode())
+    assert read_texts(path) == ["wait\u2028what?\x0cno", "second line"]
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text(json.dumps({"text": "a\u2028b", "label": "x"}, ensure_ascii=False) + "\n")
+    assert read_table(jsonl)["text"].tolist() == ["a\u2028b"]
+
+
+def test_jsonl_lines_must_be_objects_and_labels_single(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n[1, 2]\n')
+    with pytest.raises(DataError, match="non-empty line 2 is a list"):
+        read_table(path)
+    with pytest.raises(DataError, match="row 2 of the data has a list as its label; .*multi-label data is not supported"):
+        check_labeled(["a", "b", "c"], ["x", ["x", "y"], "y"])
+
+
+def test_pandas_missing_values_count_as_missing():
+    texts = pd.array(["good", None, "bad", "fine"], dtype="string")
+    with pytest.warns(HeadstartWarning, match="dropped 1 rows with an empty text"):
+        data = check_labeled(list(texts), ["a", "a", "b", "b"])
+    assert data.texts == ["good", "bad", "fine"]
+    with pytest.raises(DataError, match="1 rows of the data have an empty or NaN label"):
+        check_labeled(["a", "b", "c"], list(pd.array([1, pd.NA, 0], dtype="Int64")))
+
+
+def test_an_unknown_encoding_is_refused(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\na,x\n")
+    with pytest.raises(DataError, match="unknown text encoding 'nonsense'"):
+        read_table(path, encoding="nonsense")

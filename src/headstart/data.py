@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
 import io
 import json
 import sys
@@ -29,7 +31,19 @@ class LabeledData:
 
 def _codec(encoding: str) -> str:
     """UTF-8 that also accepts the byte-order mark spreadsheet programs put at the start of a CSV."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise DataError(f"unknown text encoding {encoding!r}; use a Python codec name such as utf-8, latin-1 or cp1252") from None
     return "utf-8-sig" if encoding.lower().replace("-", "").replace("_", "") == "utf8" else encoding
+
+
+def _lines(text: str) -> list[str]:
+    """A file's lines, split at line ends only: ``str.splitlines`` also splits at characters that occur inside texts
+    (U+2028, NEL, form feed). Windows and old Mac line ends are read; a last line end adds no empty line."""
+    text = text.replace("\r\n", "\n")
+    lines = text.split("\n" if "\n" in text else "\r")
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def _format_of(path: Path) -> str:
@@ -63,14 +77,50 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
         raise DataError(f"{path} is empty; it needs a header row and at least one row of data")
     try:
         if fmt == "jsonl":
-            return pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
+            return _read_jsonl(text, path)
         # pandas' to_csv leaves a carriage return inside a text unquoted; read as a line end it would split the
         # row. So rows end at newlines alone, once Windows line ends are made newlines (old Mac files have no newline).
         text = text.replace("\r\n", "\n")
-        return pd.read_csv(io.StringIO(text), sep=_delimiter(text, fmt), keep_default_na=False, na_values=["", "NaN", "nan"],
-                           lineterminator="\n" if "\n" in text else None)
+        separator = _delimiter(text, fmt)
+        quoting = _quoting(text, separator)
+        df = pd.read_csv(io.StringIO(text), sep=separator, keep_default_na=False, na_values=["", "NaN", "nan"],
+                         lineterminator="\n" if "\n" in text else None, quoting=quoting)
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"cannot parse {path} as {fmt}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(df.index, pd.RangeIndex):  # pandas made the surplus leading fields an index
+        raise DataError(f"rows of {path} have more fields than its header; quote the texts that contain "
+                        f"{'a tab' if separator == chr(9) else repr(separator)}, or remove the extra fields")
+    if quoting == csv.QUOTE_NONE:
+        df = df.rename(columns=_unquote).map(_unquote)
+    return df
+
+
+def _unquote(value):
+    """A field written CSV-style, in quotes with its own quotes doubled, without them; anything else as it is."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"' and '"' not in value[1:-1].replace('""', ""):
+        return value[1:-1].replace('""', '"')
+    return value
+
+
+def _read_jsonl(text: str, path: Path) -> pd.DataFrame:
+    rows = [json.loads(line) for line in _lines(text) if line.strip()]
+    bad = next((i for i, row in enumerate(rows) if not isinstance(row, dict)), None)
+    if bad is not None:
+        raise DataError(f"{path}: every line must be a JSON object such as {{\"text\": ..., \"label\": ...}}; "
+                        f"non-empty line {bad + 1} is a {type(rows[bad]).__name__}")
+    return pd.DataFrame(rows)
+
+
+def _quoting(text: str, separator: str) -> int:
+    """CSV quoting for CSV, and for a TSV whose quotes could be CSV quotes. Many TSV files carry quotes as plain
+    characters (a text starting with a quote it never closes), which CSV quoting reads as one text running over
+    the rows after it. When every line has the header's number of tabs, no quoted field spans a line or holds a
+    tab, so each line is a row and its quotes are text (a field fully quoted CSV-style is unquoted after)."""
+    if separator != "\t" or '"' not in text:
+        return csv.QUOTE_MINIMAL
+    lines = [line for line in _lines(text) if line]
+    tabs = lines[0].count("\t")
+    return csv.QUOTE_NONE if all(line.count("\t") == tabs for line in lines) else csv.QUOTE_MINIMAL
 
 
 def _delimiter(text: str, fmt: str) -> str:
@@ -112,7 +162,10 @@ def load_labeled(
 
 
 def _is_missing(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
+    """None, NaN, pandas' NA and NaT, or a blank string."""
+    if isinstance(value, str):
+        return not value.strip()
+    return bool(np.ndim(value) == 0 and pd.isna(value))
 
 
 def check_labeled(texts: list, labels: list, source: str = "the data") -> LabeledData:
@@ -121,6 +174,10 @@ def check_labeled(texts: list, labels: list, source: str = "the data") -> Labele
         raise DataError("pass a list of texts, not a single string")
     if len(texts) != len(labels):
         raise DataError(f"{len(texts)} texts but {len(labels)} labels; pass one label per text")
+    compound = next((i for i, label in enumerate(labels) if isinstance(label, (list, tuple, dict, set, np.ndarray))), None)
+    if compound is not None:
+        raise DataError(f"row {compound + 1} of {source} has a {type(labels[compound]).__name__} as its label; each text needs "
+                        "one label (multi-label data is not supported): give every text a single class")
     missing = [i for i, label in enumerate(labels) if _is_missing(label)]
     if missing:
         rows = ", ".join(str(i + 1) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
@@ -192,7 +249,7 @@ def normalise_labels(labels: list) -> list:
 def read_texts(source: str | Path, text_col: str | None = None, encoding: str = "utf-8") -> list[str]:
     """Texts to predict: a data file with a text column, or a plain file / ``-`` (stdin) with one text per line."""
     if str(source) == "-":
-        lines = sys.stdin.read().splitlines()
+        lines = _lines(sys.stdin.read())
     else:
         path = Path(source)
         if path.suffix.lower() in FORMATS:
@@ -212,7 +269,7 @@ def _read_lines(path: Path, encoding: str) -> list[str]:
     if path.is_dir():
         raise DataError(f"{path} is a folder; pass a file with one text per line, a data file, or - for stdin")
     try:
-        return path.read_bytes().decode(_codec(encoding)).splitlines()
+        return _lines(path.read_bytes().decode(_codec(encoding)))
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not valid {encoding} text (byte {exc.start}); re-save it as UTF-8 or pass --encoding latin-1") from None
     except OSError as exc:

@@ -101,7 +101,13 @@ BAD_INPUTS = {
     "not a model folder": (lambda t, e: ["predict", t, write(t, "x.txt", "good\n")], "not a headstart model"),
     "unknown strategy": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "magic", "--encoder", e], "known: zero-shot, tfidf"),
     "bad layers": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--layers", "last", "--encoder", e], "bad --layers"),
-    "lexical beside a trained encoder": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--lexical", "--encoder", e], "use it with --strategy frozen"),
+    "lexical beside a trained encoder": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--lexical", "--encoder", e], "--strategy full does not use --lexical; leave it out"),
+    "options tfidf does not take": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "tfidf", "--pooling", "cls", "--no-cache"],
+                                    "--strategy tfidf does not use --pooling, --no-cache; leave them out"),
+    "precision for fine-tuning": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--precision", "bf16", "--encoder", e], "does not use --precision"),
+    "unknown text encoding": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--encoding", "nonsense", "--encoder", e], "unknown text encoding 'nonsense'"),
+    "jsonl line not an object": (lambda t, e: ["train", write(t, "d.jsonl", '{"text": "good", "label": "a"}\n[1, 2]\n'), "--encoder", e], "line 2 is a list"),
+    "more fields than the header": (lambda t, e: ["train", write(t, "d.csv", "text,label\nhello, there,a\nbye, now,b\n"), "--encoder", e], "more fields than its header"),
     "token head beside a trained encoder": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--head", "tokens", "--encoder", e], "only the frozen strategy"),
     "auto layers for embed": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--layers", "auto", "--encoder", e, "--out", t / "f.npy"], "it is for train"),
 }
@@ -215,3 +221,10 @@ def test_evaluate_says_which_examples_calibration_covers(tmp_path, trained, caps
     code, out, err = run(["evaluate", trained, path], capsys)
     assert code == 0 and "labels the model was not trained on: neutral (2)" in err
     assert "over the 2 examples with labels the model knows)" in out
+
+
+@pytest.mark.parametrize("flag, value", [("--seed", "-1"), ("--seed", str(2**32)), ("--max-length", "0")])
+def test_out_of_range_numbers_are_usage_errors(flag, value, data_csv, tmp_path, tiny_encoder, capsys):
+    code, out, err = run(["train", data_csv, "--encoder", tiny_encoder, "--out", tmp_path / "m", flag, value], capsys)
+    assert code == 2 and f"Invalid value for '{flag}'" in err and "Traceback" not in err + out
+    assert not (tmp_path / "m").exists()

@@ -122,3 +122,8 @@ def test_bf16_encoding_stays_close_to_fp32_and_has_its_own_cache_key(tiny_encode
     assert feature_namespace(encoder, "mean", 256, None, "bf16") != feature_namespace(encoder, "mean", 256, None)
     with pytest.raises(EncoderError, match="unknown precision"):
         encoder.encode(["x"], precision="fp8")
+
+
+def test_max_length_must_be_positive(tiny_encoder):
+    with pytest.raises(EncoderError, match="max_length must be a positive number of tokens"):
+        load_encoder(tiny_encoder).encode(["good"], max_length=0)

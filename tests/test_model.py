@@ -113,7 +113,25 @@ def test_an_existing_folder_is_replaced_only_with_force(tiny_encoder, toy_data, 
     with pytest.raises(OutputExistsError, match="not a headstart model folder"):
         model.save(other, force=True)
     assert (other / "notes.txt").read_text() == "keep me"
-    assert [p.name for p in tmp_path.iterdir() if "staging" in p.name] == []
+    precious_file = tmp_path / "precious.txt"
+    precious_file.write_text("keep me too")
+    with pytest.raises(OutputExistsError, match="not a headstart model folder"):
+        model.save(precious_file, force=True)
+    assert precious_file.read_text() == "keep me too"
+    assert [p.name for p in tmp_path.iterdir() if "staging" in p.name or "replaced" in p.name] == []
+
+
+def test_a_model_folder_is_as_readable_as_the_umask_allows(tiny_encoder, toy_data, tmp_path):
+    texts, labels = toy_data
+    umask = os.umask(0o022)
+    try:
+        folder = FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, labels).save(tmp_path / "m")
+    finally:
+        os.umask(umask)
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in folder.iterdir()} == {
+        p.name: "0o644" for p in folder.iterdir()
+    }
+    assert oct(folder.stat().st_mode & 0o777) == "0o755"
 
 
 def test_loading_checks_format_version_and_encoder_fingerprint(tiny_encoder, toy_data, tmp_path):

@@ -33,7 +33,7 @@ def check_output_folder(path: Path, force: bool) -> None:
         return
     if not force:
         raise OutputExistsError(f"{path} already exists; pass --force to replace it, or choose another --out")
-    if path.is_dir() and any(path.iterdir()) and not is_model_folder(path):
+    if not path.is_dir() or (any(path.iterdir()) and not is_model_folder(path)):
         raise OutputExistsError(f"{path} exists and is not a headstart model folder; refusing to replace it even with --force")
 
 
@@ -60,6 +60,8 @@ def write_model_folder(
         full_config = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **config}
         (staging / CONFIG_FILE).write_text(json.dumps(full_config, indent=2, default=str) + "\n", encoding="utf-8")
         (staging / "README.md").write_text(card, encoding="utf-8")
+        for written in staging.rglob("*"):  # safetensors writes its files owner-only
+            written.chmod((0o777 if written.is_dir() else 0o666) & ~umask)
         if path.exists():
             old = path.with_name(f".{path.name}.replaced")
             shutil.rmtree(old, ignore_errors=True)

@@ -111,7 +111,7 @@ LAYERS = typer.Option(
 )
 COMBINE = typer.Option("concat", "--layer-combine", help="concat or mean of the chosen layers.")
 INSTRUCTION = typer.Option(None, "--instruction", help="A prefix prepended to every text before encoding.")
-MAX_LENGTH = typer.Option(256, "--max-length", help="Tokens per text; longer texts are truncated (and counted).")
+MAX_LENGTH = typer.Option(256, "--max-length", min=1, help="Tokens per text; longer texts are truncated (and counted).")
 PRECISION = typer.Option("fp32", "--precision", help="fp32, or bf16 for 2-2.5x faster encoding on CPUs with native bfloat16.")
 NO_CACHE = typer.Option(False, "--no-cache", help="Encode afresh; do not read or write the embedding cache.")
 TEXT_COL = typer.Option(None, "--text-col", help="The text column [default: detected].")
@@ -119,10 +119,23 @@ LABEL_COL = typer.Option(None, "--label-col", help="The label column [default: d
 ENCODING = typer.Option("utf-8", "--encoding", help="Text encoding of the data file.")
 FORCE = typer.Option(False, "--force", help="Replace an existing output.")
 JSON_OUT = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
+SEED = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of every random choice; the same seed gives the same model.")
+
+
+def _unused_flags(ctx: typer.Context, options: dict, model) -> list[str]:
+    """The flags given on the command line whose options the model's strategy does not take."""
+    parameters = {p.name: p for p in ctx.command.params}
+    parameter_of = {"cache": "no_cache"}
+    return [
+        parameters[parameter_of.get(key, key)].opts[0] for key in options
+        if key not in model.get_params()
+        and getattr(ctx.get_parameter_source(parameter_of.get(key, key)), "name", None) == "COMMANDLINE"
+    ]
 
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Path = typer.Argument(..., help="CSV, TSV, JSONL or Parquet with a text and a label column."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="The model folder to write."),
     strategy: str = typer.Option("frozen", "--strategy", "-s", help="frozen, partial:K, lp-ft, full, zero-shot or tfidf."),
@@ -142,7 +155,7 @@ def train(
     class_weight: Optional[str] = typer.Option(None, "--class-weight", help="balanced, to weight classes by inverse frequency."),
     validation_fraction: Optional[float] = typer.Option(None, "--validation-fraction", help="Held out for early stopping."),
     label_descriptions: Optional[Path] = typer.Option(None, "--label-descriptions", help="zero-shot: JSON {label: description}."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = SEED,
     no_cache: bool = NO_CACHE,
     encoding: str = ENCODING,
     force: bool = FORCE,
@@ -165,8 +178,9 @@ def train(
     if validation_fraction is not None:
         options["validation_fraction"] = validation_fraction
     model = strategies.build(strategy, **options)
-    if lexical and "lexical" not in model.get_params():
-        raise HeadstartError(f"--lexical adds TF-IDF features beside a frozen encoder's; use it with --strategy frozen, not {strategy}")
+    unused = _unused_flags(ctx, options, model)
+    if unused:
+        raise HeadstartError(f"--strategy {strategy} does not use {', '.join(unused)}; leave {'it' if len(unused) == 1 else 'them'} out")
     if head == "tokens" and model.strategy != "frozen":
         raise HeadstartError(f"--head tokens reads token states, which only the frozen strategy keeps; use it with --strategy frozen, not {strategy}")
     if "encoder" in model.get_params():
@@ -370,10 +384,10 @@ def embed(
 
 @app.command()
 def demo(
-    n_per_class: int = typer.Option(100, "--n-per-class", help="Training tweets per class."),
-    test_size: int = typer.Option(1000, "--test-size", help="Held-out tweets to evaluate on."),
+    n_per_class: int = typer.Option(100, "--n-per-class", min=1, help="Training tweets per class."),
+    test_size: int = typer.Option(1000, "--test-size", min=1, help="Held-out tweets to evaluate on."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Also save the model folder here."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = SEED,
     force: bool = FORCE,
 ) -> None:
     """Train the default frozen classifier on airline customer sentiment and show what it did."""
@@ -420,7 +434,7 @@ def compare(
         "zero-shot,tfidf,frozen,lp-ft,full", "--strategies", help="Comma-separated: frozen, partial:K, lp-ft, full, zero-shot, tfidf."
     ),
     n_per_class: str = typer.Option("8,32,128,all", "--n-per-class", help="Training examples per class, e.g. 8,32,128,all."),
-    seeds: int = typer.Option(3, "--seeds", help="Training samples (and seeds) per n."),
+    seeds: int = typer.Option(3, "--seeds", min=1, help="Training samples (and seeds) per n."),
     test_size: float = typer.Option(0.2, "--test-size", help="Fraction (< 1) or number of examples held out for testing."),
     text_col: Optional[str] = TEXT_COL,
     label_col: Optional[str] = LABEL_COL,

@@ -205,6 +205,8 @@ class Encoder:
         return self._rehashed[1]
 
     def tokenize(self, texts: Sequence[str], max_length: int, padding: bool = True):
+        if not max_length >= 1:
+            raise EncoderError(f"max_length must be a positive number of tokens (got {max_length}); the default is 256")
         return self.tokenizer(
             list(texts), truncation=True, max_length=min(max_length, self.max_positions), padding=padding, return_tensors="pt" if padding else None
         )

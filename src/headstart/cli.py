@@ -111,7 +111,7 @@ LAYERS = typer.Option(
 )
 COMBINE = typer.Option("concat", "--layer-combine", help="concat or mean of the chosen layers.")
 INSTRUCTION = typer.Option(None, "--instruction", help="A prefix prepended to every text before encoding.")
-MAX_LENGTH = typer.Option(256, "--max-length", min=1, help="Tokens per text; longer texts are truncated (and counted).")
+MAX_LENGTH = typer.Option(256, "--max-length", help="Tokens per text; longer texts are truncated (and counted).")
 PRECISION = typer.Option("fp32", "--precision", help="fp32, or bf16 for 2-2.5x faster encoding on CPUs with native bfloat16.")
 NO_CACHE = typer.Option(False, "--no-cache", help="Encode afresh; do not read or write the embedding cache.")
 TEXT_COL = typer.Option(None, "--text-col", help="The text column [default: detected].")
@@ -119,7 +119,16 @@ LABEL_COL = typer.Option(None, "--label-col", help="The label column [default: d
 ENCODING = typer.Option("utf-8", "--encoding", help="Text encoding of the data file.")
 FORCE = typer.Option(False, "--force", help="Replace an existing output.")
 JSON_OUT = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
-SEED = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of every random choice; the same seed gives the same model.")
+SEED = typer.Option(0, "--seed", help="Seed of every random choice; the same seed gives the same model.")
+
+
+SEED_LIMIT = 2**32 - 1  # NumPy's seeds
+
+
+def _in_range(flag: str, value: int, low: int, high: int | None = None) -> None:
+    """One error line for a number its flag cannot take."""
+    if value < low or (high is not None and value > high):
+        raise HeadstartError(f"{flag} must be " + (f"between {low} and {high}" if high is not None else f"at least {low}") + f" (got {value})")
 
 
 def _unused_flags(ctx: typer.Context, options: dict, model) -> list[str]:
@@ -168,6 +177,8 @@ def train(
     from .encoders import resolve_encoder
 
     check_output_folder(out_dir, force)
+    _in_range("--seed", seed, 0, SEED_LIMIT)
+    _in_range("--max-length", max_length, 1)
     options = dict(
         encoder=encoder, pooling=pooling, layer_combine=layer_combine, instruction=instruction, lexical=lexical,
         max_length=max_length, precision=precision, head=head, C=C, class_weight=class_weight, seed=seed, cache=not no_cache,
@@ -384,8 +395,8 @@ def embed(
 
 @app.command()
 def demo(
-    n_per_class: int = typer.Option(100, "--n-per-class", min=1, help="Training tweets per class."),
-    test_size: int = typer.Option(1000, "--test-size", min=1, help="Held-out tweets to evaluate on."),
+    n_per_class: int = typer.Option(100, "--n-per-class", help="Training tweets per class."),
+    test_size: int = typer.Option(1000, "--test-size", help="Held-out tweets to evaluate on."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Also save the model folder here."),
     seed: int = SEED,
     force: bool = FORCE,
@@ -399,6 +410,9 @@ def demo(
 
     if out_dir is not None:
         check_output_folder(out_dir, force)
+    _in_range("--n-per-class", n_per_class, 1)
+    _in_range("--test-size", test_size, 1)
+    _in_range("--seed", seed, 0, SEED_LIMIT)
     with _session():
         texts, labels = load_airline()
         y = np.asarray(labels)
@@ -434,7 +448,7 @@ def compare(
         "zero-shot,tfidf,frozen,lp-ft,full", "--strategies", help="Comma-separated: frozen, partial:K, lp-ft, full, zero-shot, tfidf."
     ),
     n_per_class: str = typer.Option("8,32,128,all", "--n-per-class", help="Training examples per class, e.g. 8,32,128,all."),
-    seeds: int = typer.Option(3, "--seeds", min=1, help="Training samples (and seeds) per n."),
+    seeds: int = typer.Option(3, "--seeds", help="Training samples (and seeds) per n."),
     test_size: float = typer.Option(0.2, "--test-size", help="Fraction (< 1) or number of examples held out for testing."),
     text_col: Optional[str] = TEXT_COL,
     label_col: Optional[str] = LABEL_COL,
@@ -453,8 +467,8 @@ def compare(
 
     names = check_strategies([s.strip() for s in strategies_text.split(",") if s.strip()])
     sizes = parse_n_per_class(n_per_class)
-    if seeds < 1:
-        raise HeadstartError(f"--seeds must be at least 1 (got {seeds})")
+    _in_range("--seeds", seeds, 1)
+    _in_range("--max-length", max_length, 1)
     options = {"encoder": encoder, "max_length": max_length, "epochs": epochs}
     if label_descriptions:
         options["label_descriptions"] = _read_descriptions(label_descriptions)

@@ -228,6 +228,7 @@ def test_evaluate_says_which_examples_calibration_covers(tmp_path, trained, caps
     (["train", "--seed", str(2**32)], "--seed must be between 0 and 4294967295"),
     (["train", "--max-length", "0"], "--max-length must be at least 1 (got 0)"),
     (["demo", "--test-size", "0"], "--test-size must be at least 1 (got 0)"),
+    (["train", "--validation-fraction", "1.5"], "--validation-fraction must be at least 0 and below 1 (got 1.5)"),
     (["demo", "--n-per-class", "-1"], "--n-per-class must be at least 1 (got -1)"),
 ])
 def test_out_of_range_numbers_are_one_error_line(argv, message, data_csv, tmp_path, tiny_encoder, capsys):
@@ -236,3 +237,8 @@ def test_out_of_range_numbers_are_one_error_line(argv, message, data_csv, tmp_pa
     code, out, err = run(argv, capsys)
     assert code == 2 and err.startswith(f"error: {message}") and len(err.splitlines()) == 1 and out == ""
     assert not (tmp_path / "m").exists()
+
+
+def test_a_json_document_to_predict_is_refused_not_read_as_lines(trained, tmp_path, capsys):
+    code, out, err = run(["predict", trained, write(tmp_path, "x.json", '[\n"good",\n"bad"\n]\n')], capsys)
+    assert code == 2 and "give texts as .jsonl" in err and out == ""

@@ -187,6 +187,8 @@ def train(
     if layers is not None:
         options["layers"] = _layers(layers)
     if validation_fraction is not None:
+        if not 0 <= validation_fraction < 1:
+            raise HeadstartError(f"--validation-fraction must be at least 0 and below 1 (got {validation_fraction})")
         options["validation_fraction"] = validation_fraction
     model = strategies.build(strategy, **options)
     unused = _unused_flags(ctx, options, model)

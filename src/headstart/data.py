@@ -252,6 +252,8 @@ def read_texts(source: str | Path, text_col: str | None = None, encoding: str = 
         lines = _lines(sys.stdin.read())
     else:
         path = Path(source)
+        if path.suffix.lower() == ".json":  # read as lines, a JSON document would give one text per line of it
+            raise DataError(f"{path} is JSON; give texts as .jsonl (one object per line), .csv, or a text file with one text per line")
         if path.suffix.lower() in FORMATS:
             df = read_table(path, encoding)
             column = _pick_column(df, text_col, TEXT_COLUMNS, "text", "--text-col")

@@ -15,6 +15,7 @@ from typing import Optional
 
 import numpy as np
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -489,9 +490,9 @@ def compare(
     if json_out:
         out.print_json(json.dumps(result))
         return
-    table = Table(title=f"{data.name}: mean over seeds (test split fixed)")
+    table = Table(title=f"{data.name}: mean over seeds (test split fixed)", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     keep = [HEADERS.index(c) for c in TERMINAL_COLUMNS]
-    for header in TERMINAL_COLUMNS:
+    for header in TERMINAL_COLUMNS.values():
         table.add_column(header, justify="left" if header == "strategy" else "right", no_wrap=True)
     for row in table_rows(result["summary"]):
         table.add_row(*(row[i] for i in keep))

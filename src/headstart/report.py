@@ -124,7 +124,9 @@ def table_rows(summary: Sequence[dict]) -> list[list[str]]:
     ]
 
 
-TERMINAL_COLUMNS = ("strategy", "n/class", "accuracy", "macro-F1", "fit s", "trainable params", "peak RSS MiB")
+# The report's columns a terminal shows, under headings short enough for 80 columns.
+TERMINAL_COLUMNS = {"strategy": "strategy", "n/class": "n/class", "accuracy": "accuracy", "macro-F1": "macro-F1",
+                    "fit s": "fit s", "trainable params": "params", "peak RSS MiB": "RSS MiB"}
 HEADERS = ["strategy", "n/class", "seeds", "accuracy", "macro-F1", "ECE", "fit s", "predict s", "trainable params",
            "fwd passes", "bwd passes", "peak RSS MiB"]
 

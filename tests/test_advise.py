@@ -57,3 +57,10 @@ def test_advise_command_prints_estimates_and_a_reason(tmp_path, tiny_encoder, ca
     assert exit_info.value.code in (0, None)
     out = capsys.readouterr().out
     assert "recommended: frozen." in out and "lp-ft" in out and "full" in out
+
+
+def test_with_two_classes_the_smaller_one_decides(tiny_encoder):
+    texts, labels = sentiment_data(n_per_class=100)
+    keep = [i for i, label in enumerate(labels) if label == "pos" or i % 25 == 0]  # 100 against 4
+    advice = advise([texts[i] for i in keep], [labels[i] for i in keep], encoder=tiny_encoder)
+    assert advice["median_class"] == 4 and advice["recommendation"] == "frozen"

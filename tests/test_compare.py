@@ -9,6 +9,7 @@ import pytest
 
 from headstart.cli import main
 from headstart.compare import RESULTS, fixed_split, parse_n_per_class, run_comparison, verdict
+from headstart.report import confusion
 from headstart.errors import HeadstartError, HeadstartWarning, OutputExistsError
 from headstart.report import write_report
 
@@ -53,6 +54,8 @@ def test_an_interrupted_comparison_resumes_without_redoing_runs(tmp_path, data, 
     runs = compare(tmp_path, data, tiny_encoder, n_per_class=[4], on_run=lambda r, done, total: seen.append(done))
     assert len(runs) == 4 and seen == [1, 2, 3, 4]
     assert [json.loads(x)["seed"] for x in results.read_text().splitlines()[:2]] == [0, 0]
+    fewer = compare(tmp_path, data, tiny_encoder, n_per_class=[4], seeds=1)  # resumed with a smaller plan
+    assert sorted((r["strategy"], r["seed"]) for r in fewer) == [("frozen", 0), ("tfidf", 0)]
 
 
 def test_an_output_folder_of_another_comparison_is_refused(tmp_path, data, tiny_encoder):
@@ -80,13 +83,21 @@ def test_a_class_with_a_single_example_is_trained_on_but_not_tested(tmp_path, da
     texts, labels = [*texts, "a lone example of a rare label"], [*labels, "rare"]
     y = np.asarray(labels)
     with pytest.warns(HeadstartWarning, match="1 classes have a single example"):
-        pool, test = fixed_split(y, 0.3)
+        pool, test = fixed_split(texts, y, 0.3)
     assert len(y) - 1 in pool and "rare" not in set(y[test]) and len(test) == 18  # the others split as before
     with pytest.warns(HeadstartWarning, match="single example"):
         runs = compare(tmp_path, (texts, labels), tiny_encoder, strategy_names=["frozen"], n_per_class=[8], seeds=1)
     assert runs[0]["train_size"] == 17 and runs[0]["test_size"] == 18
     with pytest.raises(HeadstartError, match="every class has a single example"):
-        fixed_split(np.asarray(["a", "b", "c"]), 0.3)
+        fixed_split(["x", "y", "z"], np.asarray(["a", "b", "c"]), 0.3)
+
+
+def test_no_copy_of_a_test_text_is_in_the_training_pool():
+    texts = [f"text {i % 20}" for i in range(60)]  # each of 20 texts three times
+    y = np.asarray(["a" if i % 20 < 10 else "b" for i in range(60)])
+    pool, test = fixed_split(texts, y, 0.3)
+    assert not {texts[i] for i in pool} & {texts[i] for i in test}
+    assert len({texts[i] for i in test}) == 6 and len(test) == 18 and sorted([*pool, *test]) == list(range(60))
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [({"seeds": 0}, "--seeds must be at least 1"),
@@ -160,3 +171,10 @@ def test_compare_command_prints_a_table_and_verdict(tmp_path, tiny_encoder, caps
         main([*argv[:-1], str(tmp_path / "c2"), "--seeds", "0"])
     assert exit_info.value.code == 2
     assert "error: --seeds must be at least 1" in capsys.readouterr().err
+
+
+def test_the_confusion_picture_of_many_classes_stays_bounded():
+    labels = [f"class {i}" for i in range(200)]
+    run = {"strategy": "frozen", "n_per_class": 8, "labels": labels, "confusion_matrix": np.eye(200, dtype=int).tolist()}
+    figure = confusion([run], "frozen", 8)
+    assert max(figure.get_size_inches()) <= 16 and not figure.axes[0].texts

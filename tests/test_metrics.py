@@ -24,3 +24,9 @@ def test_calibration_measures_the_gap_between_confidence_and_accuracy():
     truth = ["a", "b", "a", "a", "a", "b", "c"]
     calibration = evaluate(truth, ["a", "b", "a", "a", "a", "b", "a"], labels=["a", "b"], proba=proba)["calibration"]
     assert calibration["examples"] == 6 and calibration["expected_calibration_error"] == pytest.approx(0.4 / 6 * 4)
+
+
+def test_macro_f1_leaves_out_classes_with_no_example_and_no_prediction():
+    report = evaluate(["a", "a", "b", "b"], ["a", "a", "b", "b"], labels=["a", "b", "c", "d"])
+    assert report["macro_f1"] == 1.0 and report["per_class"]["c"]["support"] == 0
+    assert evaluate(["a", "b"], ["a", "c"], labels=["a", "b", "c"])["macro_f1"] == pytest.approx(1 / 3)

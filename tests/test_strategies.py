@@ -43,6 +43,19 @@ def test_full_fine_tuning_changes_a_copy_never_the_shared_encoder(tiny_encoder, 
     assert model.training_info_["encoder_backward_passes"] > 0
 
 
+def test_full_counts_as_trainable_what_trains_and_not_the_unused_pooler(tiny_encoder, toy_data):
+    texts, labels = toy_data
+    shared = load_encoder(tiny_encoder)
+    model = headstart.build("full", encoder=tiny_encoder, epochs=2).fit(texts, labels)
+    pooler = sum(p.numel() for p in shared.model.pooler.parameters())
+    head_size = sum(p.numel() for p in model.head_.parameters())
+    info = model.training_info_
+    assert pooler > 0 and info["trainable_parameters"] == shared.parameter_count() - pooler + head_size
+    assert info["frozen_parameters"] == pooler
+    before, after = shared.model.state_dict(), model.encoder_.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("pooler."))
+
+
 def test_partial_trains_only_the_top_layers(tiny_encoder, toy_data):
     texts, labels = toy_data
     shared = load_encoder(tiny_encoder)

@@ -48,8 +48,9 @@ def advise(
     y = np.unique(np.asarray([str(x) for x in data.labels]), return_inverse=True)[1]
     n, classes = len(y), int(y.max()) + 1
     counts = np.bincount(y)
-    # The median class, not the smallest: one rare class, common in real labels, should not decide for the rest.
-    typical, smallest = int(np.median(counts)), int(counts.min())
+    # The (lower) median class, not the smallest: one rare class, common in real labels, should not decide for the
+    # rest; with two classes it is the smaller one.
+    typical, smallest = int(np.sort(counts)[(len(counts) - 1) // 2]), int(counts.min())
     rng = np.random.default_rng(seed)
     picked = np.sort(rng.choice(n, size=min(SAMPLE, n), replace=False))  # in file order: small data is its own sample
     sample = [data.texts[i] for i in picked]

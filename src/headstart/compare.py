@@ -1,9 +1,9 @@
 """``compare``: every strategy on the same data, side by side, with accuracy and cost.
 
-One fixed stratified test split; for each n per class and seed, one stratified training sample, on which every
-strategy is trained. Each finished run is appended to ``results.jsonl`` at once, so an interrupted comparison
-resumes where it stopped. Fits are cold (no embedding cache) so that training times compare like for like;
-predictions on the fixed test split go through the cache, since they are not what is being timed.
+One fixed stratified test split of distinct texts; for each n per class and seed, one stratified training sample,
+on which every strategy is trained. Each finished run is appended to ``results.jsonl`` at once, so an interrupted
+comparison resumes where it stopped. Fits and predictions are cold (no embedding cache), so that their times
+compare like for like and are what new data costs.
 """
 
 from __future__ import annotations
@@ -103,20 +103,28 @@ def prepare_output(out_dir: Path, manifest: dict, force: bool) -> None:
     staged.replace(existing)
 
 
-def fixed_split(y: np.ndarray, test_size: float | int) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed stratified (training pool, test) split. A class with a single example cannot be in both, so it
-    stays in the training pool, and the test split is stratified over the other classes."""
-    values, counts = np.unique(y, return_counts=True)
-    single = np.isin(y, values[counts < 2])
+def fixed_split(texts: Sequence[str], y: np.ndarray, test_size: float | int) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed stratified (training pool, test) split, of distinct texts: every copy of a text falls on the side
+    of its first copy, so no test text is also trained on (repeats are common in tweets, messages and tickets), and
+    ``test_size`` counts distinct texts. A class with a single distinct text cannot be on both sides, so it stays in
+    the training pool, and the test split is stratified over the other classes."""
+    first = {}
+    for row, text in enumerate(texts):
+        first.setdefault(text, row)
+    distinct = np.fromiter(first.values(), dtype=int)
+    values, counts = np.unique(y[distinct], return_counts=True)
+    single = np.isin(y[distinct], values[counts < 2])
     if single.all():
         raise HeadstartError("every class has a single example, so none can be tested; label at least two examples of a class")
     if single.any():
         warnings.warn(f"{int(single.sum())} classes have a single example: they are trained on but not tested", HeadstartWarning, stacklevel=3)
     try:
-        pool, test = train_test_split(np.flatnonzero(~single), test_size=test_size, stratify=y[~single], random_state=SPLIT_SEED)
+        _, tested = train_test_split(distinct[~single], test_size=test_size, stratify=y[distinct[~single]], random_state=SPLIT_SEED)
     except ValueError as exc:
-        raise HeadstartError(f"cannot make a stratified test split of {int((~single).sum())} examples: {exc}; change --test-size") from None
-    return np.sort(np.concatenate([pool, np.flatnonzero(single)])), np.sort(test)
+        raise HeadstartError(f"cannot make a stratified test split of {int((~single).sum())} distinct texts: {exc}; change --test-size") from None
+    in_test = {texts[row] for row in tested}
+    is_test = np.array([text in in_test for text in texts], dtype=bool)
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
 
 
 def run_comparison(
@@ -131,7 +139,7 @@ def run_comparison(
     force: bool = False,
     on_run: Callable[[dict, int, int], None] | None = None,
 ) -> list[dict]:
-    """Train and test every (strategy, n per class, seed); returns all runs, old and new.
+    """Train and test every (strategy, n per class, seed); returns the plan's runs, those resumed and those new.
 
     ``options`` go to every strategy that takes them (encoder, pooling, epochs, ...). ``on_run(record, done, total)``
     is called after each run, including skipped ones, so a caller can show progress.
@@ -142,13 +150,14 @@ def run_comparison(
     options = dict(options or {})
     data = check_labeled(list(texts), list(labels))
     y = np.asarray([str(label) for label in data.labels])
-    train_pool, test = fixed_split(y, test_size)
+    train_pool, test = fixed_split(data.texts, y, test_size)
     out_dir = Path(out_dir)
     manifest = {
         "data_sha256": data_sha256(data.texts, data.labels),
         "examples": len(y),
         "test_size": test_size,
         "split_seed": SPLIT_SEED,
+        "split_of": "distinct texts",
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(options.items())},
     }
     if any(strategies.strategy_class(name) is not strategies.TfidfClassifier for name in names):
@@ -182,19 +191,20 @@ def run_comparison(
         done.add(key)
         if on_run:
             on_run(record, count, len(plan))
-    return runs
+    # A resumed folder may hold runs of a larger plan (more seeds, other n): the report covers this plan's alone.
+    planned = {(name, n if n is not None else "all", seed) for n, seed, name in plan}
+    return [r for r in runs if (r["strategy"], r["n_per_class"], r["seed"]) in planned]
 
 
 def run_one(name: str, train_texts: list[str], train_y: np.ndarray, test_texts: list[str], test_y: np.ndarray,
             seed: int, options: dict) -> dict:
-    """Fit one strategy cold, predict the test split, and record accuracy and every cost."""
+    """Fit one strategy and predict the test split, both cold (no embedding cache: every strategy encodes what it
+    reads, as on new data), and record accuracy and every cost."""
     model = strategies.build(name, **{**options, "seed": seed, "cache": False})
     with PeakMemory() as memory:
         started = time.perf_counter()
         model.fit(train_texts, train_y)
         fit_seconds = time.perf_counter() - started
-    if "cache" in model.get_params():
-        model.set_params(cache=options.get("cache", True))
     started = time.perf_counter()
     proba = model.predict_proba(test_texts)
     predict_seconds = time.perf_counter() - started

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import resource
 import sys
@@ -18,6 +20,16 @@ def peak_rss_mb() -> float:
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def release_freed_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc), so that memory an earlier run in this
+    process freed is not counted in the next one's resident memory."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: freed memory stays counted until the allocator reuses it
+        pass
 
 
 class PeakMemory:
@@ -45,6 +57,7 @@ class PeakMemory:
             self.peak_mb = max(self.peak_mb, self.current_mb())
 
     def __enter__(self) -> PeakMemory:
+        release_freed_memory()
         self.peak_mb = self.current_mb()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)

@@ -78,17 +78,25 @@ def trainable_parameters(summary: Sequence[dict]):
     return figure
 
 
+CONFUSION_INCHES = 16
+CONFUSION_NUMBERED = 25
+
+
 def confusion(runs: Sequence[dict], strategy: str, n) -> plt.Figure:
     chosen = [r for r in runs if r["strategy"] == strategy and r["n_per_class"] == n]
     labels = chosen[0]["labels"]
     matrix = np.sum([np.array(r["confusion_matrix"]) for r in chosen], axis=0)
-    size = max(4.5, 0.7 * len(labels) + 2.5)
+    # Capped at 16 inches: beyond about 25 classes the cells lose their numbers and the labels shrink to fit, so that
+    # a few hundred classes make a readable picture instead of exhausting memory.
+    size = min(max(4.5, 0.7 * len(labels) + 2.5), CONFUSION_INCHES)
+    font = min(10.0, 0.8 * CONFUSION_INCHES * 72 / len(labels))
     figure, axis = plt.subplots(figsize=(size, size * 0.85))
     image = axis.imshow(matrix, cmap="Blues")
-    axis.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    axis.set_yticks(range(len(labels)), labels)
-    for (i, j), value in np.ndenumerate(matrix):
-        axis.text(j, i, str(value), ha="center", va="center", color="white" if value > matrix.max() / 2 else "black")
+    axis.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) <= CONFUSION_NUMBERED else 90, ha="right", fontsize=font)
+    axis.set_yticks(range(len(labels)), labels, fontsize=font)
+    if len(labels) <= CONFUSION_NUMBERED:
+        for (i, j), value in np.ndenumerate(matrix):
+            axis.text(j, i, str(value), ha="center", va="center", color="white" if value > matrix.max() / 2 else "black")
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     axis.set_title(f"Confusion matrix: {strategy}, n={n} (summed over {len(chosen)} seeds)", fontsize=11)

@@ -41,8 +41,11 @@ def parse_strategy(strategy: str) -> tuple[str, int | None]:
 
 
 def unfreeze(model: nn.Module, kind: str, k: int | None) -> None:
-    """Let all of θ train (full, lp-ft), or only the top k transformer layers (partial)."""
+    """Let all of θ train (full, lp-ft), or only the top k transformer layers (partial); never the pooler, which the
+    head does not read (it pools the hidden states itself), so that the trainable count is what trains."""
     model.requires_grad_(kind != "partial")
+    if getattr(model, "pooler", None) is not None:
+        model.pooler.requires_grad_(False)
     if kind == "partial":
         layers = getattr(getattr(model, "encoder", None), "layer", None)
         if layers is None:

@@ -47,6 +47,7 @@ class TfidfClassifier(TextClassifier):
         self.coef_, self.intercept_ = regression.coef_.astype(np.float32), regression.intercept_.astype(np.float32)
         self.training_info_ = {
             "C": C,
+            "C_chosen_by": "default" if self.C is None else "given",
             "vocabulary": {name: len(v.vocabulary_) for name, v in self.vectorizers_.items()},
             "encoder_forward_passes": 0,
             "encoder_backward_passes": 0,

@@ -192,12 +192,14 @@ def hs_frozen_bf16(train, y, test, seed, encoder_dir):
 
 
 def hs_lpft(train, y, test, seed, encoder_dir):
-    """headstart ``lp-ft``: a linear probe on cached frozen features, then every weight fine-tuned from it."""
+    """headstart ``lp-ft``: a linear probe on cached frozen features, then every weight fine-tuned from it (but the
+    unused pooler; the cells in BENCHMARKS.md predate that and count its 147,840 parameters as trainable)."""
     return _headstart(headstart.build("lp-ft", encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed), train, y, test)
 
 
 def hs_full(train, y, test, seed, encoder_dir):
-    """headstart ``full``: every weight fine-tuned, mean-pooling head, early stopping on a held-out split."""
+    """headstart ``full``: every weight fine-tuned (but the unused pooler, as for hs_lpft), mean-pooling head, early
+    stopping on a held-out split."""
     return _headstart(headstart.build("full", encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed), train, y, test)
 
 

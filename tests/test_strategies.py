@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import headstart
+from headstart import progress
 from headstart.encoders import load_encoder
 from headstart.errors import HeadstartError
 from headstart.strategies import FineTunedClassifier
@@ -107,3 +108,21 @@ def test_unknown_strategy_names_list_the_known_ones(name):
 def test_partial_asking_for_too_many_layers_is_refused(tiny_encoder, toy_data):
     with pytest.raises(HeadstartError, match="more layers than the encoder's 2"):
         FineTunedClassifier("partial:5", encoder=tiny_encoder).fit(*toy_data)
+
+
+@pytest.mark.parametrize("name", ["frozen", "zero-shot", "full"])
+def test_large_inputs_are_predicted_in_chunks_under_one_progress_bar(name, tiny_encoder, toy_data, monkeypatch):
+    texts, labels = toy_data
+    model = headstart.build(name, encoder=tiny_encoder, epochs=1).fit(texts, labels)
+    whole = model.predict_proba(texts)
+    monkeypatch.setattr(headstart.model, "PREDICT_CHUNK", 7)
+    tasks = []
+
+    def reporter(description, total, unit):
+        tasks.append([description, total, 0])
+        return lambda n: tasks[-1].__setitem__(2, tasks[-1][2] + n)
+
+    with progress.reporting(reporter):
+        chunked = model.predict_proba(texts)
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    assert tasks == [["predicting", len(texts), len(texts)]]

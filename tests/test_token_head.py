@@ -79,7 +79,7 @@ def test_predictions_do_not_depend_on_how_texts_are_chunked(tiny_encoder, monkey
     texts, labels = one_word_decides(6, seed=3)
     model = FrozenEncoderClassifier(encoder=tiny_encoder, head="tokens", C=1.0).fit(texts, labels)
     whole = model.predict_proba(texts)
-    monkeypatch.setattr(headstart.model, "PREDICT_CHUNK", 5)
+    monkeypatch.setattr(headstart.model, "TOKEN_PREDICT_CHUNK", 5)
     np.testing.assert_allclose(model.predict_proba(texts), whole, atol=1e-6)
     assert model.predict_proba([]).shape == (0, 2)
 

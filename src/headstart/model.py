@@ -18,7 +18,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import artifacts, lexical, token_head
+from . import artifacts, lexical, progress, token_head
 from .cache import EmbeddingCache, encode_cached
 from .costs import count_parameters, peak_rss_mb
 from .data import as_texts, check_labeled
@@ -34,7 +34,31 @@ def data_sha256(texts: list[str], labels: list) -> str:
     return digest.hexdigest()
 
 
-PREDICT_CHUNK = 512
+PREDICT_CHUNK = 4096  # texts whose every-layer vectors a prediction holds at once (about 11 KB each for MiniLM)
+TOKEN_PREDICT_CHUNK = 512  # the token head holds every layer's token states of a chunk
+
+
+def predict_in_chunks(texts: list[str], proba, n_classes: int, chunk: int | None = None) -> np.ndarray:
+    """``proba(texts)`` over chunks of the texts (default ``PREDICT_CHUNK``), so that memory stays bounded however
+    many come, with one progress bar over all of them instead of one per chunk."""
+    chunk = chunk or PREDICT_CHUNK
+    if len(texts) <= chunk:
+        return proba(texts) if texts else np.zeros((0, n_classes), dtype=np.float32)
+    advance = progress.task("predicting", len(texts))
+    reported = 0
+
+    def forward(n: int) -> None:
+        nonlocal reported
+        reported += n
+        advance(n)
+
+    parts = []
+    with progress.reporting(lambda *_: forward):
+        for start in range(0, len(texts), chunk):
+            piece, before = texts[start : start + chunk], reported
+            parts.append(proba(piece))
+            advance(len(piece) - (reported - before))  # texts no encoder pass reported: cached, or repeated
+    return np.concatenate(parts)
 
 
 def make_cache(cache: bool | str | Path) -> EmbeddingCache | None:
@@ -235,11 +259,8 @@ class FrozenEncoderClassifier(TextClassifier):
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self, "head_")
-        texts = as_texts(X)
-        # Every layer's token states of a chunk are held at once: chunks keep that bounded however many texts come.
-        chunk = PREDICT_CHUNK if isinstance(self.head_, token_head.TokenHead) else max(len(texts), 1)
-        parts = [self._proba(texts[start : start + chunk]) for start in range(0, len(texts), chunk)]
-        return np.concatenate(parts) if parts else np.zeros((0, len(self.classes_)), dtype=np.float32)
+        chunk = TOKEN_PREDICT_CHUNK if isinstance(self.head_, token_head.TokenHead) else PREDICT_CHUNK
+        return predict_in_chunks(as_texts(X), self._proba, len(self.classes_), chunk)
 
     def _proba(self, texts: list[str]) -> np.ndarray:
         tokens = isinstance(self.head_, token_head.TokenHead)  # the fitted head, whatever set_params says since

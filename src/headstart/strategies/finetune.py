@@ -25,7 +25,7 @@ from ..data import as_texts, stratified_split
 from ..encoders import Encoder, check_feature_options, combine_layers, fingerprint_of, load_encoder, pool, with_instruction
 from ..errors import HeadstartError, ModelFormatError
 from ..heads import check_head_options, head_from_state, make_head, sample_weights, train_head, validation_scores
-from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, params_from_config, restore_fitted
+from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, params_from_config, predict_in_chunks, restore_fitted
 
 
 def parse_strategy(strategy: str) -> tuple[str, int | None]:
@@ -246,7 +246,10 @@ class FineTunedClassifier(TextClassifier):
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "head_")
-        per_layer = self.encoder_.encode(as_texts(X), self.pooling, self.max_length, self.instruction)
+        return predict_in_chunks(as_texts(X), self._proba, len(self.classes_))
+
+    def _proba(self, texts: list[str]) -> np.ndarray:
+        per_layer = self.encoder_.encode(texts, self.pooling, self.max_length, self.instruction)
         features = combine_layers(torch.from_numpy(per_layer), self.layers, self.layer_combine, self.normalize)
         with torch.no_grad():
             return torch.softmax(self.head_(features), dim=1).numpy()

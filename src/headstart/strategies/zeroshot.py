@@ -17,7 +17,7 @@ from ..costs import peak_rss_mb
 from ..data import as_texts
 from ..encoders import check_feature_options, combine_layers, load_encoder
 from ..errors import HeadstartError
-from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, params_from_config, restore_fitted
+from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, params_from_config, predict_in_chunks, restore_fitted
 
 TEMPERATURE = 20.0  # turns cosine similarities into soft probabilities; the argmax does not depend on it
 
@@ -82,7 +82,10 @@ class ZeroShotClassifier(TextClassifier):
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "label_embeddings_")
-        similarity = self._embed(as_texts(X)) @ self.label_embeddings_.T
+        return predict_in_chunks(as_texts(X), self._proba, len(self.classes_))
+
+    def _proba(self, texts: list[str]) -> np.ndarray:
+        similarity = self._embed(texts) @ self.label_embeddings_.T
         return torch.softmax(TEMPERATURE * similarity, dim=1).numpy()
 
     def _artifact(self):

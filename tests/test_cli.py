@@ -242,3 +242,14 @@ def test_out_of_range_numbers_are_one_error_line(argv, message, data_csv, tmp_pa
 def test_a_json_document_to_predict_is_refused_not_read_as_lines(trained, tmp_path, capsys):
     code, out, err = run(["predict", trained, write(tmp_path, "x.json", '[\n"good",\n"bad"\n]\n')], capsys)
     assert code == 2 and "give texts as .jsonl" in err and out == ""
+
+
+def test_cache_command_reports_and_clears_the_cache(trained, private_cache, capsys):
+    code, out, _ = run(["cache", "--json"], capsys)
+    found = json.loads(out)
+    assert code == 0 and found["path"] == str(private_cache / "embeddings.sqlite") and found["vectors"] == 40 and found["bytes"] > 0
+    code, out, _ = run(["cache", "--clear"], capsys)
+    assert code == 0 and "40 texts' vectors in 1 feature config," in out and "MiB freed" in out
+    assert not list(private_cache.glob("embeddings.sqlite*"))
+    code, out, _ = run(["cache", "--json"], capsys)
+    assert json.loads(out)["vectors"] == 0

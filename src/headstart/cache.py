@@ -156,6 +156,27 @@ class EmbeddingCache:
 
         self._run(write)
 
+    def files(self) -> list[Path]:
+        """The database and its write-ahead log and shared-memory files, those that exist."""
+        return [part for part in (Path(f"{self.path}{suffix}") for suffix in ("", "-wal", "-shm")) if part.exists()]
+
+    def info(self) -> dict:
+        """Where the cache is, its size on disk, and how many texts' vectors it holds (for how many feature configs)."""
+        counted = self._run(lambda conn: conn.execute("SELECT COUNT(*), COUNT(DISTINCT namespace) FROM vectors").fetchone()) if self.path.exists() else None
+        self.close()
+        vectors, configs = counted or (0, 0)
+        return {"path": str(self.path), "bytes": sum(part.stat().st_size for part in self.files()), "vectors": int(vectors),
+                "feature_configs": int(configs)}
+
+    def clear(self) -> int:
+        """Delete the cache's files; returns the bytes freed. Vectors are recomputed when next needed."""
+        self.close()
+        freed = 0
+        for part in self.files():
+            freed += part.stat().st_size
+            part.unlink()
+        return freed
+
     def close(self) -> None:
         if self._conn is not None:
             try:

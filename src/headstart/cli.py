@@ -538,6 +538,28 @@ def advise(
     out.print(f"recommended: {advice['recommendation']}. {advice['reason']}")
 
 
+@app.command()
+def cache(
+    clear: bool = typer.Option(False, "--clear", help="Delete the cache; vectors are recomputed when next needed."),
+    json_out: bool = JSON_OUT,
+) -> None:
+    """Where the embedding cache is, its size and how many texts' vectors it holds; --clear deletes it."""
+    from .cache import EmbeddingCache
+
+    store = EmbeddingCache()
+    found = store.info()
+    if clear:
+        found["freed_bytes"] = store.clear()
+    if json_out:
+        out.print_json(json.dumps(found))
+        return
+    configs = found["feature_configs"]
+    out.print(f"{found['path']}: {found['vectors']:,} texts' vectors in {configs} feature config{'' if configs == 1 else 's'}, "
+              f"{found['bytes'] / 2**20:,.1f} MiB (set HEADSTART_CACHE to move it)")
+    if clear:
+        out.print(f"cleared: {found['freed_bytes'] / 2**20:,.1f} MiB freed")
+
+
 GLOBAL_FLAGS = ("--debug", "--quiet", "-q")
 
 

@@ -121,8 +121,6 @@ ENCODING = typer.Option("utf-8", "--encoding", help="Text encoding of the data f
 FORCE = typer.Option(False, "--force", help="Replace an existing output.")
 JSON_OUT = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 SEED = typer.Option(0, "--seed", help="Seed of every random choice; the same seed gives the same model.")
-
-
 SEED_LIMIT = 2**32 - 1  # NumPy's seeds
 
 

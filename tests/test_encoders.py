@@ -124,6 +124,25 @@ def test_bf16_encoding_stays_close_to_fp32_and_has_its_own_cache_key(tiny_encode
         encoder.encode(["x"], precision="fp8")
 
 
-def test_max_length_must_be_positive(tiny_encoder):
-    with pytest.raises(EncoderError, match="max_length must be a positive number of tokens"):
-        load_encoder(tiny_encoder).encode(["good"], max_length=0)
+@pytest.mark.parametrize("max_length", [0, 2])
+def test_max_length_must_leave_room_beside_the_special_tokens(tiny_encoder, max_length):
+    # At 2 the tokenizer stopped truncating, and every text became [CLS] [SEP].
+    with pytest.raises(EncoderError, match=f"max_length must leave room for text beside the encoder's 2 special tokens \\(got {max_length}\\)"):
+        load_encoder(tiny_encoder).encode(["good flight " * 40], max_length=max_length)
+
+
+def test_a_text_gets_the_same_vector_whatever_the_tokenizer_pads_and_whatever_it_is_batched_with(tiny_encoder):
+    encoder = Encoder.load(tiny_encoder)
+    alone = encoder.encode(["good flight"], pooling="cls")
+    encoder.tokenizer.padding_side = "left"
+    beside_a_long_one = encoder.encode(["good flight", "bad seat " * 10], pooling="cls")[0]
+    np.testing.assert_allclose(beside_a_long_one, alone[0], atol=1e-5)
+
+
+def test_roberta_style_positions_leave_room_for_the_padding_offset(tmp_path):
+    from transformers import RobertaConfig, RobertaModel
+
+    config = RobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                           max_position_embeddings=34, pad_token_id=1)
+    encoder = Encoder(RobertaModel(config), None, "tiny-roberta", str(tmp_path))
+    assert encoder.max_positions == 32

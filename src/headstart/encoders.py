@@ -161,6 +161,8 @@ class Encoder:
                 f"could not load encoder {name or display!r} from {source}: {first_line}; "
                 "pass a folder with config.json, model.safetensors and tokenizer files"
             ) from exc
+        if tokenizer.pad_token is None:  # GPT-style tokenizers have none; padding is masked out, so any token does
+            tokenizer.pad_token = tokenizer.eos_token or tokenizer.sep_token or tokenizer.unk_token
         model.eval()
         model.requires_grad_(False)
         return cls(model, tokenizer, display, source)
@@ -176,7 +178,9 @@ class Encoder:
     @property
     def max_positions(self) -> int:
         """The most tokens this encoder can read in one text."""
-        limits = [getattr(self.model.config, "max_position_embeddings", 512)]
+        # RoBERTa-style embeddings number positions from after the padding index, which uses up that many of them.
+        offset = getattr(getattr(self.model, "embeddings", None), "padding_idx", None)
+        limits = [getattr(self.model.config, "max_position_embeddings", 512) - (offset + 1 if offset is not None else 0)]
         tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
         if tokenizer_limit and tokenizer_limit < 1_000_000:
             limits.append(tokenizer_limit)
@@ -205,10 +209,13 @@ class Encoder:
         return self._rehashed[1]
 
     def tokenize(self, texts: Sequence[str], max_length: int, padding: bool = True):
-        if not max_length >= 1:
-            raise EncoderError(f"max_length must be a positive number of tokens (got {max_length}); the default is 256")
+        special = self.tokenizer.num_special_tokens_to_add()
+        if not max_length > special:  # below that, the tokenizer silently stops truncating
+            raise EncoderError(f"max_length must leave room for text beside the encoder's {special} special tokens "
+                               f"(got {max_length}); the default is 256")
         return self.tokenizer(
-            list(texts), truncation=True, max_length=min(max_length, self.max_positions), padding=padding, return_tensors="pt" if padding else None
+            list(texts), truncation=True, max_length=min(max_length, self.max_positions), padding=padding,
+            padding_side="right", return_tensors="pt" if padding else None,
         )
 
     def hidden_states(self, batch) -> tuple[torch.Tensor, ...]:
@@ -279,7 +286,8 @@ class Encoder:
         self.model.eval()
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
+            # Padded on the right whatever the tokenizer's default: left padding would shift BERT's absolute positions.
+            batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, padding_side="right", return_tensors="pt")
             # Only the forward pass runs under these modes: the caller's code between batches must not.
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
                 states = torch.stack(self.hidden_states(batch), dim=1)

@@ -222,7 +222,8 @@ def repeated_texts(datasets: list[str]) -> list[str]:
         texts, labels = load_dataset(name)
         y, pool, test = split(labels)
         test_texts = [texts[i] for i in test]
-        shared = sum(texts[i] in set(test_texts) for i in pool)
+        in_test = set(test_texts)
+        shared = sum(texts[i] in in_test for i in pool)
         worst = []
         for n in sizes:
             trained = [{texts[i] for i in sample_per_class(y, n, seed, pool=pool)} for seed in range(seeds)]

@@ -253,3 +253,14 @@ def test_cache_command_reports_and_clears_the_cache(trained, private_cache, caps
     assert not list(private_cache.glob("embeddings.sqlite*"))
     code, out, _ = run(["cache", "--json"], capsys)
     assert json.loads(out)["vectors"] == 0
+
+
+def test_cache_command_reports_a_damaged_cache_without_touching_it_and_clears_it(private_cache, capsys):
+    private_cache.mkdir(parents=True, exist_ok=True)
+    (private_cache / "embeddings.sqlite").write_bytes(b"not a database" * 100)
+    (private_cache / "embeddings.sqlite.corrupt-20260101-000000").write_bytes(b"x" * 1000)
+    code, out, err = run(["cache"], capsys)
+    assert code == 0 and "a damaged file" in out and err == ""
+    assert sorted(p.name for p in private_cache.iterdir()) == ["embeddings.sqlite", "embeddings.sqlite.corrupt-20260101-000000"]
+    code, out, _ = run(["cache", "--clear", "--json"], capsys)
+    assert json.loads(out)["freed_bytes"] == 2400 and not list(private_cache.iterdir())

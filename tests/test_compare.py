@@ -92,6 +92,14 @@ def test_a_class_with_a_single_example_is_trained_on_but_not_tested(tmp_path, da
         fixed_split(["x", "y", "z"], np.asarray(["a", "b", "c"]), 0.3)
 
 
+def test_a_single_example_class_stays_in_training_even_when_its_text_has_another_label_too():
+    texts = [f"text {i}" for i in range(20)] + ["text 3"]
+    y = np.asarray(["a"] * 10 + ["b"] * 10 + ["c"])
+    with pytest.warns(HeadstartWarning, match="1 classes have a single example"):
+        pool, test = fixed_split(texts, y, 0.3)
+    assert 20 in pool and 3 in pool and "c" not in set(y[test])
+
+
 def test_no_copy_of_a_test_text_is_in_the_training_pool():
     texts = [f"text {i % 20}" for i in range(60)]  # each of 20 texts three times
     y = np.asarray(["a" if i % 20 < 10 else "b" for i in range(60)])

@@ -1,3 +1,4 @@
+import csv
 import json
 import warnings
 
@@ -58,6 +59,8 @@ def test_a_tsv_written_by_pandas_reads_back(tmp_path):
     assert read_table(path)["text"].tolist() == texts
     pd.DataFrame({"text": texts[::3], "label": ["a", "b"]}).to_csv(path, sep="\t", index=False)  # quotes, no tab or newline
     assert read_table(path)["text"].tolist() == texts[::3]
+    pd.DataFrame({"text": texts[::3], "label": [1, 2]}).to_csv(path, sep="\t", index=False, quoting=csv.QUOTE_ALL)
+    assert read_table(path).to_dict("list") == {"text": texts[::3], "label": [1, 2]}
 
 
 def test_rows_with_more_fields_than_the_header_are_refused(tmp_path):

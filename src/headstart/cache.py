@@ -157,19 +157,28 @@ class EmbeddingCache:
         self._run(write)
 
     def files(self) -> list[Path]:
-        """The database and its write-ahead log and shared-memory files, those that exist."""
-        return [part for part in (Path(f"{self.path}{suffix}") for suffix in ("", "-wal", "-shm")) if part.exists()]
+        """The database, its write-ahead log and shared-memory files, and corrupt copies moved aside."""
+        return sorted(self.directory.glob(f"{self.path.name}*"))
 
     def info(self) -> dict:
-        """Where the cache is, its size on disk, and how many texts' vectors it holds (for how many feature configs)."""
-        counted = self._run(lambda conn: conn.execute("SELECT COUNT(*), COUNT(DISTINCT namespace) FROM vectors").fetchone()) if self.path.exists() else None
-        self.close()
-        vectors, configs = counted or (0, 0)
-        return {"path": str(self.path), "bytes": sum(part.stat().st_size for part in self.files()), "vectors": int(vectors),
-                "feature_configs": int(configs)}
+        """Where the cache is, its size on disk, and how many texts' vectors it holds (for how many feature configs);
+        read-only, so a damaged file is reported (``corrupt``), not moved aside."""
+        found = {"path": str(self.path), "bytes": sum(part.stat().st_size for part in self.files()), "vectors": 0,
+                 "feature_configs": 0, "corrupt": False}
+        if self.path.exists():
+            try:
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+                try:
+                    found["vectors"], found["feature_configs"] = conn.execute(
+                        "SELECT COUNT(*), COUNT(DISTINCT namespace) FROM vectors").fetchone()
+                finally:
+                    conn.close()
+            except sqlite3.DatabaseError:
+                found["corrupt"] = True
+        return found
 
     def clear(self) -> int:
-        """Delete the cache's files; returns the bytes freed. Vectors are recomputed when next needed."""
+        """Delete the cache's files (see ``files``); returns the bytes freed. Vectors are recomputed when next needed."""
         self.close()
         freed = 0
         for part in self.files():

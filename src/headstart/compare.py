@@ -106,18 +106,21 @@ def prepare_output(out_dir: Path, manifest: dict, force: bool) -> None:
 def fixed_split(texts: Sequence[str], y: np.ndarray, test_size: float | int) -> tuple[np.ndarray, np.ndarray]:
     """The fixed stratified (training pool, test) split, of distinct texts: every copy of a text falls on the side
     of its first copy, so no test text is also trained on (repeats are common in tweets, messages and tickets), and
-    ``test_size`` counts distinct texts. A class with a single distinct text cannot be on both sides, so it stays in
-    the training pool, and the test split is stratified over the other classes."""
-    first = {}
-    for row, text in enumerate(texts):
+    ``test_size`` counts distinct texts. A class with a single distinct text cannot be on both sides, so that text
+    (whatever other labels it also carries) stays in the training pool, and the test split is stratified over the
+    other texts by their first copy's label."""
+    first, texts_of = {}, {}
+    for row, (text, label) in enumerate(zip(texts, y)):
         first.setdefault(text, row)
+        texts_of.setdefault(label, set()).add(text)
+    rare = [label for label, seen in texts_of.items() if len(seen) < 2]
+    pooled = {text for label in rare for text in texts_of[label]}
     distinct = np.fromiter(first.values(), dtype=int)
-    values, counts = np.unique(y[distinct], return_counts=True)
-    single = np.isin(y[distinct], values[counts < 2])
+    single = np.array([texts[row] in pooled for row in distinct], dtype=bool)
     if single.all():
         raise HeadstartError("every class has a single example, so none can be tested; label at least two examples of a class")
-    if single.any():
-        warnings.warn(f"{int(single.sum())} classes have a single example: they are trained on but not tested", HeadstartWarning, stacklevel=3)
+    if rare:
+        warnings.warn(f"{len(rare)} classes have a single example: they are trained on but not tested", HeadstartWarning, stacklevel=3)
     try:
         _, tested = train_test_split(distinct[~single], test_size=test_size, stratify=y[distinct[~single]], random_state=SPLIT_SEED)
     except ValueError as exc:

@@ -83,6 +83,8 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
         text = text.replace("\r\n", "\n")
         separator = _delimiter(text, fmt)
         quoting = _quoting(text, separator)
+        if quoting == csv.QUOTE_NONE:  # unquoted before parsing, so that a quoted number is still read as a number
+            text = "\n".join("\t".join(_unquote(field) for field in line.split("\t")) for line in _lines(text))
         df = pd.read_csv(io.StringIO(text), sep=separator, keep_default_na=False, na_values=["", "NaN", "nan"],
                          lineterminator="\n" if "\n" in text else None, quoting=quoting)
     except (ValueError, pd.errors.ParserError) as exc:
@@ -90,16 +92,14 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     if not isinstance(df.index, pd.RangeIndex):  # pandas made the surplus leading fields an index
         raise DataError(f"rows of {path} have more fields than its header; quote the texts that contain "
                         f"{'a tab' if separator == chr(9) else repr(separator)}, or remove the extra fields")
-    if quoting == csv.QUOTE_NONE:
-        df = df.rename(columns=_unquote).map(_unquote)
     return df
 
 
-def _unquote(value):
+def _unquote(field: str) -> str:
     """A field written CSV-style, in quotes with its own quotes doubled, without them; anything else as it is."""
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"' and '"' not in value[1:-1].replace('""', ""):
-        return value[1:-1].replace('""', '"')
-    return value
+    if len(field) >= 2 and field[0] == field[-1] == '"' and '"' not in field[1:-1].replace('""', ""):
+        return field[1:-1].replace('""', '"')
+    return field
 
 
 def _read_jsonl(text: str, path: Path) -> pd.DataFrame:

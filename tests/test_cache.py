@@ -1,14 +1,17 @@
+import json
 import multiprocessing
 import os
+import shutil
 import sqlite3
 
 import numpy as np
 import pytest
 
+import headstart
 from headstart import FrozenEncoderClassifier
 from headstart.cache import EmbeddingCache, encode_cached, feature_namespace
 from headstart.encoders import Encoder, load_encoder
-from headstart.errors import HeadstartWarning
+from headstart.errors import FingerprintMismatchError, HeadstartWarning
 
 
 def test_second_fit_runs_no_encoder_pass(tiny_encoder, toy_data):
@@ -33,6 +36,25 @@ def test_feature_config_is_part_of_the_key(tiny_encoder, toy_data, change):
     FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, labels)
     changed = FrozenEncoderClassifier(encoder=tiny_encoder, **change).fit(texts, labels)
     assert changed.training_info_["encoder_forward_passes"] > 0
+
+
+def test_the_same_weights_with_another_tokenizer_get_their_own_vectors_and_their_models_refuse_it(tiny_encoder, toy_data, tmp_path):
+    texts, labels = toy_data
+    cased = tmp_path / "cased"
+    shutil.copytree(tiny_encoder, cased)
+    config = json.loads((cased / "tokenizer_config.json").read_text())
+    (cased / "tokenizer_config.json").write_text(json.dumps({**config, "do_lower_case": False}))
+    original, other = load_encoder(tiny_encoder), load_encoder(str(cased))
+    assert original.fingerprint() == other.fingerprint() and original.tokenizer_fingerprint() != other.tokenizer_fingerprint()
+    shouted = [t.upper() for t in texts]  # [UNK] for the cased tokenizer: its vectors differ
+    np.testing.assert_allclose(encode_cached(original, shouted, EmbeddingCache()), original.encode(shouted), atol=1e-6)
+    np.testing.assert_allclose(encode_cached(other, shouted, EmbeddingCache()), other.encode(shouted), atol=1e-6)
+    folder = FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, labels).save(tmp_path / "m")
+    record = json.loads((folder / "headstart.json").read_text())
+    record["encoder"]["spec"] = str(cased)
+    (folder / "headstart.json").write_text(json.dumps(record))
+    with pytest.raises(FingerprintMismatchError, match="with another tokenizer"):
+        headstart.load(folder)
 
 
 def test_no_cache_always_encodes(tiny_encoder, toy_data, private_cache):

@@ -1,10 +1,10 @@
 """EmbeddingCache: every text's pooled per-layer vectors, stored once, because θ never changes.
 
 SQLite in WAL mode, so several processes may read and write at once. A row's key is (namespace, sha256 of
-the text), where the namespace hashes the encoder fingerprint and the feature config (pooling, max_length,
-instruction). The layer choice is not in the key: every layer's vector is stored, and chosen afterwards.
-Each row carries a checksum of its bytes. Whatever goes wrong with the file, the answer is a warning and a
-fresh encode, never a wrong vector and never a crash.
+the text), where the namespace hashes the encoder's weights and tokenizer fingerprints and the feature config
+(pooling, max_length, instruction, precision). The layer choice is not in the key: every layer's vector is stored,
+and chosen afterwards. Each row carries a checksum of its bytes. Whatever goes wrong with the file, the answer is a
+warning and a fresh encode, never a wrong vector and never a crash.
 """
 
 from __future__ import annotations
@@ -195,8 +195,8 @@ class EmbeddingCache:
 
 
 def feature_namespace(encoder: Encoder, pooling: str, max_length: int, instruction: str | None, precision: str = "fp32") -> str:
-    config = {"fingerprint": encoder.fingerprint(), "pooling": pooling, "max_length": min(max_length, encoder.max_positions),
-              "instruction": instruction or ""}
+    config = {"fingerprint": encoder.fingerprint(), "tokenizer": encoder.tokenizer_fingerprint(), "pooling": pooling,
+              "max_length": min(max_length, encoder.max_positions), "instruction": instruction or ""}
     if precision != "fp32":  # fp32 keys stay as they were before precision was an option
         config["precision"] = precision
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]

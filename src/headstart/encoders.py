@@ -7,6 +7,7 @@ afterwards, on cached vectors, at no encoding cost.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import warnings
@@ -67,6 +68,20 @@ def fingerprint_of(model: torch.nn.Module) -> str:
         digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(tensor.detach().contiguous().cpu().reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
+
+
+def tokenizer_fingerprint_of(tokenizer) -> str:
+    """sha256 of what decides a text's token ids: the vocabulary, normalisation (lower-casing, accents), splitting
+    and special tokens. Not the truncation and padding settings, which each call of the tokenizer sets."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        spec = json.loads(backend.to_str())
+        spec.pop("truncation", None)
+        spec.pop("padding", None)
+    else:  # a slow (Python) tokenizer
+        spec = {"vocab": tokenizer.get_vocab(), "class": type(tokenizer).__name__,
+                "options": {k: v for k, v in tokenizer.init_kwargs.items() if isinstance(v, (str, int, float, bool))}}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -145,6 +160,7 @@ class Encoder:
         self.source = source
         self.forward_passes = 0
         self._fingerprint: str | None = None
+        self._tokenizer_fingerprint: str | None = None
         self._rehashed: tuple[tuple, str] | None = None  # (weights' write state, fingerprint) of the last re-hash
 
     @classmethod
@@ -194,6 +210,13 @@ class Encoder:
         if self._fingerprint is None:
             self._fingerprint = self.fingerprint_now()
         return self._fingerprint
+
+    def tokenizer_fingerprint(self) -> str:
+        """``tokenizer_fingerprint_of`` the tokenizer, computed once: the weights' fingerprint does not see it, and
+        two folders with the same weights but another tokenizer (lower-casing, say) give other vectors."""
+        if self._tokenizer_fingerprint is None:
+            self._tokenizer_fingerprint = tokenizer_fingerprint_of(self.tokenizer)
+        return self._tokenizer_fingerprint
 
     def fingerprint_now(self) -> str:
         """Fingerprint of the weights as they are now: equal to ``fingerprint()`` while θ is frozen.

@@ -330,6 +330,7 @@ def encoder_record(encoder: Encoder) -> dict:
         "source": encoder.source,
         "spec": encoder_spec(encoder),
         "fingerprint": encoder.fingerprint(),
+        "tokenizer_fingerprint": encoder.tokenizer_fingerprint(),
         "parameters": encoder.parameter_count(),
     }
 
@@ -340,6 +341,13 @@ def check_fingerprint(encoder: Encoder, record: dict, path: str | Path) -> None:
             f"{path} was trained on encoder {record['name']} with fingerprint {record['fingerprint'][:12]}..., "
             f"but the encoder at {encoder.source} has {encoder.fingerprint()[:12]}...; "
             "install the encoder it was trained with or retrain the model"
+        )
+    # Models saved before the tokenizer was fingerprinted have no record of it.
+    if record.get("tokenizer_fingerprint", encoder.tokenizer_fingerprint()) != encoder.tokenizer_fingerprint():
+        raise FingerprintMismatchError(
+            f"{path} was trained on encoder {record['name']} with another tokenizer than the one at {encoder.source} "
+            "(same weights, but other vocabulary, lower-casing or special tokens); use the tokenizer it was trained with "
+            "or retrain the model"
         )
 
 

@@ -11,6 +11,7 @@ import hashlib
 import math
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ PREDICT_CHUNK = 4096  # texts whose every-layer vectors a prediction holds at on
 TOKEN_PREDICT_CHUNK = 512  # the token head holds every layer's token states of a chunk
 
 
-def predict_in_chunks(texts: list[str], proba, n_classes: int, chunk: int | None = None) -> np.ndarray:
+def predict_in_chunks(texts: list[str], proba: Callable[[list[str]], np.ndarray], n_classes: int, chunk: int | None = None) -> np.ndarray:
     """``proba(texts)`` over chunks of the texts (default ``PREDICT_CHUNK``), so that memory stays bounded however
     many come, with one progress bar over all of them instead of one per chunk."""
     chunk = chunk or PREDICT_CHUNK

@@ -217,6 +217,19 @@ def test_a_single_string_is_refused_not_split_into_characters(tiny_encoder, toy_
         model.predict("good flight")
 
 
+def test_set_params_after_fit_describes_the_next_fit_not_the_fitted_model(tiny_encoder, toy_data, tmp_path):
+    texts, labels = toy_data
+    model = FrozenEncoderClassifier(encoder=tiny_encoder, max_length=32, layers=(-2, -1)).fit(texts, labels)
+    before = model.predict_proba(texts)
+    model.set_params(max_length=4, pooling="cls", normalize=False, layers=(-1,), lexical=True, head="mlp", cache=False)
+    np.testing.assert_allclose(model.predict_proba(texts), before, atol=1e-6)
+    saved = json.loads((model.save(tmp_path / "m") / "headstart.json").read_text())["params"]
+    assert (saved["max_length"], saved["pooling"], saved["layers"], saved["head"]) == (32, "mean", [-2, -1], "linear")
+    assert saved["cache"] is False  # where vectors are kept changes no prediction
+    np.testing.assert_allclose(headstart.load(tmp_path / "m").predict_proba(texts), before, atol=1e-6)
+    assert model.fit(texts, labels).fitted_params_["pooling"] == "cls"
+
+
 def test_a_failed_refit_leaves_no_stale_model(tiny_encoder, toy_data):
     model = FrozenEncoderClassifier(encoder=tiny_encoder).fit(*toy_data)
     model.set_params(C=-1.0)

@@ -7,6 +7,7 @@ probabilities, and the model folder.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import time
@@ -70,9 +71,14 @@ def make_cache(cache: bool | str | Path) -> EmbeddingCache | None:
 
 
 class TextClassifier(ClassifierMixin, BaseEstimator):
-    """What every strategy shares: label bookkeeping, ``predict`` from ``predict_proba``, and ``save``."""
+    """What every strategy shares: label bookkeeping, ``predict`` from ``predict_proba``, and ``save``.
+
+    ``set_params`` after a fit describes the next fit: predictions and saved models keep the parameters the learned
+    state was fitted with (``fitted_params_``), but for those that change how, not what, a model computes.
+    """
 
     strategy = "base"
+    runtime_params = ("cache", "batch_size")
 
     def _set_labels(self, X, y) -> tuple[list[str], np.ndarray]:
         """Forget any earlier fit, check the data, learn ``classes_``, and return the texts and integer label codes.
@@ -81,6 +87,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         """
         for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
             delattr(self, name)
+        self.fitted_params_ = self.get_params()
         data = check_labeled(X if isinstance(X, (str, bytes)) else list(X), list(y))  # a bare string is refused there
         self.classes_ = np.unique(np.asarray(data.labels))
         self.data_ = {
@@ -91,7 +98,18 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         }
         return data.texts, np.searchsorted(self.classes_, np.asarray(data.labels))
 
+    def _as_fitted(self) -> TextClassifier:
+        """This model with the parameters it was fitted with (a shallow copy sharing the learned state), or itself."""
+        current = self.get_params()
+        changed = {k: v for k, v in self.fitted_params_.items() if k not in self.runtime_params and current[k] != v}
+        return copy.copy(self).set_params(**changed) if changed else self
+
     def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        check_is_fitted(self, "classes_")
+        return self._as_fitted()._predict_proba(X)
+
+    def _predict_proba(self, X) -> np.ndarray:
         raise NotImplementedError
 
     def predict(self, X) -> np.ndarray:
@@ -106,11 +124,12 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def save(self, path: str | Path, force: bool = False) -> Path:
         """Write the fitted model to a folder (safetensors + JSON + a README card), atomically."""
         check_is_fitted(self, "classes_")
-        config, tensors, extra = self._artifact()
+        fitted = self._as_fitted()
+        config, tensors, extra = fitted._artifact()
         config = {
             "strategy": self.strategy,
             "labels": self.classes_.tolist(),
-            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()},
+            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in fitted.get_params().items()},
             "data": self.data_,
             **config,
             "training": self.training_info_,
@@ -257,14 +276,13 @@ class FrozenEncoderClassifier(TextClassifier):
         width = max(hidden if self.layer_combine == "mean" else len(layers) * hidden for layers in candidates)
         token_head.check_memory(len(texts), sum(map(len, lengths)), (self.encoder_.num_layers + 1) * hidden, width)
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``."""
+    def _predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "head_")
-        chunk = TOKEN_PREDICT_CHUNK if isinstance(self.head_, token_head.TokenHead) else PREDICT_CHUNK
+        chunk = TOKEN_PREDICT_CHUNK if self.head == "tokens" else PREDICT_CHUNK
         return predict_in_chunks(as_texts(X), self._proba, len(self.classes_), chunk)
 
     def _proba(self, texts: list[str]) -> np.ndarray:
-        tokens = isinstance(self.head_, token_head.TokenHead)  # the fitted head, whatever set_params says since
+        tokens = self.head == "tokens"
         per_layer, states = self._per_layer(texts, tokens)
         features = torch.as_tensor(self._features(per_layer, self.layers_, self._lexical_rows(texts)))
         with torch.no_grad():
@@ -357,6 +375,7 @@ def restore_fitted(model: TextClassifier, config: dict) -> None:
     model.classes_ = np.asarray(labels)
     model.data_ = config["data"]
     model.training_info_ = config["training"]
+    model.fitted_params_ = model.get_params()
 
 
 def model_card(config: dict) -> str:

@@ -244,7 +244,7 @@ class FineTunedClassifier(TextClassifier):
         self.encoder_._fingerprint = self.training_info_["fingerprint_after"]
         return self
 
-    def predict_proba(self, X) -> np.ndarray:
+    def _predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "head_")
         return predict_in_chunks(as_texts(X), self._proba, len(self.classes_))
 

@@ -58,7 +58,7 @@ class TfidfClassifier(TextClassifier):
         }
         return self
 
-    def predict_proba(self, X) -> np.ndarray:
+    def _predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "coef_")
         logits = self._features(as_texts(X)) @ self.coef_.T + self.intercept_
         if logits.shape[1] == 1:  # scikit-learn's binary form: one logit for the second class

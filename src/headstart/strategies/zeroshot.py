@@ -80,7 +80,7 @@ class ZeroShotClassifier(TextClassifier):
         }
         return self
 
-    def predict_proba(self, X) -> np.ndarray:
+    def _predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "label_embeddings_")
         return predict_in_chunks(as_texts(X), self._proba, len(self.classes_))
 

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
@@ -251,3 +252,77 @@ def test_auto_layers_with_a_given_C_still_compare_by_cv(tiny_encoder, toy_data):
     model = FrozenEncoderClassifier(encoder=tiny_encoder, layers="auto", C=1.0).fit(*toy_data)
     assert None not in model.training_info_["layer_search"].values()
     assert model.training_info_["C"] == 1.0 and model.training_info_["C_chosen_by"] == "given"
+
+
+def test_a_table_column_is_read_as_its_texts(tiny_encoder, toy_data):
+    pd = pytest.importorskip("pandas")
+    texts, labels = toy_data
+    frame = pd.DataFrame({"text": texts, "label": labels}, index=range(100, 100 + len(texts)))
+    model = FrozenEncoderClassifier(encoder=tiny_encoder, C=1.0).fit(frame[["text"]], frame[["label"]])
+    expected = model.predict_proba(texts)
+    np.testing.assert_allclose(model.predict_proba(frame[["text"]]), expected)
+    np.testing.assert_allclose(model.predict_proba(np.asarray(texts).reshape(-1, 1)), expected)
+    assert len(model.predict(frame[["text"]])) == len(texts)  # iterating a DataFrame gives its column names
+    with pytest.raises(headstart.HeadstartError, match="2 columns"):
+        model.predict(frame)
+
+
+def test_a_missing_text_is_refused_at_predict_and_bytes_are_decoded(tiny_encoder, toy_data):
+    model = FrozenEncoderClassifier(encoder=tiny_encoder, C=1.0).fit(*toy_data)
+    np.testing.assert_allclose(model.predict_proba([b"great flight", "caf\u00e9"]), model.predict_proba(["great flight", "caf\u00e9"]))
+    with pytest.raises(headstart.HeadstartError, match=r"2 texts are missing .*rows 2, 3"):
+        model.predict(["great flight", None, float("nan")])
+    with pytest.raises(headstart.HeadstartError, match="text 1 is a list"):
+        model.predict([["great", "flight"]])
+
+
+def test_numpy_parameters_save_and_load_as_numbers(tiny_encoder, toy_data, tmp_path):
+    texts, labels = toy_data
+    model = FrozenEncoderClassifier(encoder=tiny_encoder, C=np.float32(2.0), max_length=np.int64(64), layers=np.array([-2, -1]))
+    model.fit(texts, labels)
+    params = json.loads((model.save(tmp_path / "m") / "headstart.json").read_text())["params"]
+    assert (params["C"], params["max_length"], params["layers"]) == (2.0, 64, [-2, -1])
+    loaded = headstart.load(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+    assert loaded.fit(texts, labels).layers_ == (-2, -1)
+
+
+def test_one_layer_number_is_a_layer_set(tiny_encoder, toy_data):
+    assert FrozenEncoderClassifier(encoder=tiny_encoder, layers=-1).fit(*toy_data).layers_ == (-1,)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"seed": None}, "seed must be a whole number"),
+    ({"batch_size": 0}, "batch_size must be a whole number of at least 1"),
+    ({"normalize": "no"}, "normalize must be True or False"),
+    ({"validation_fraction": 1.5}, "validation_fraction must be a number from 0"),
+    ({"C": "1"}, "C must be a number"),
+    ({"layers": 1.5}, "layers must be whole numbers"),
+    ({"head": "mlp", "C": 1.0}, "the mlp head stops early instead"),
+])
+def test_a_parameter_of_the_wrong_type_is_one_clear_error(tiny_encoder, toy_data, params, message):
+    with pytest.raises(headstart.HeadstartError, match=message):
+        FrozenEncoderClassifier(encoder=tiny_encoder, **params).fit(*toy_data)
+
+
+def test_fitting_leaves_torch_random_state_and_thread_count_alone(tiny_encoder, toy_data):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(123)
+        expected = torch.rand(3)
+        torch.manual_seed(123)
+        FrozenEncoderClassifier(encoder=tiny_encoder, head="mlp").fit(*toy_data)
+        headstart.build("full", encoder=tiny_encoder, epochs=1).fit(*toy_data)
+        assert torch.equal(torch.rand(3), expected)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_a_saved_model_keeps_no_cache_folder_of_the_machine_it_was_trained_on(tiny_encoder, toy_data, tmp_path):
+    saved = {}
+    for cache in (str(tmp_path / "alice"), False):
+        model = FrozenEncoderClassifier(encoder=tiny_encoder, C=1.0, cache=cache).fit(*toy_data)
+        saved[cache] = json.loads((model.save(tmp_path / f"m{bool(cache)}") / "headstart.json").read_text())["params"]["cache"]
+    assert saved == {str(tmp_path / "alice"): True, False: False}

@@ -25,6 +25,7 @@ def test_every_strategy_fits_predicts_saves_and_loads(name, tiny_encoder, toy_da
     assert type(loaded) is type(model)
     np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-5)
     assert set(loaded.predict(texts)) <= {"neg", "pos"}
+    assert loaded.predict_proba([]).shape == (0, 2) and loaded.predict([]).shape == (0,)
 
 
 def test_strategies_that_train_theta_save_the_encoder_as_safetensors(tiny_encoder, toy_data, tmp_path):
@@ -97,6 +98,12 @@ def test_tfidf_needs_no_encoder_and_beats_chance(toy_data):
     held_out, held_labels = sentiment_data(seed=5)
     assert model.score(held_out, held_labels) > 0.8
     assert model.training_info_["encoder_forward_passes"] == 0
+
+
+def test_an_option_no_strategy_takes_is_refused():
+    with pytest.raises(TypeError, match="no strategy takes 'hed'"):
+        headstart.build("frozen", hed="mlp")
+    assert headstart.build("tfidf", max_length=64, C=2.0).C == 2.0  # another strategy's option is left to it
 
 
 @pytest.mark.parametrize("name", ["magic", "partial", "partial:x", "full:2"])

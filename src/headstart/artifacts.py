@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -37,6 +38,14 @@ def check_output_folder(path: Path, force: bool) -> None:
         raise OutputExistsError(f"{path} exists and is not a headstart model folder; refusing to replace it even with --force")
 
 
+def plain(value):
+    """JSON for what ``json`` cannot write: NumPy numbers and arrays as numbers and lists (a NumPy C from a grid
+    search must load back as a number), anything else as its text."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    return str(value)
+
+
 def write_model_folder(
     path: str | Path, config: dict, tensors: dict[str, dict[str, torch.Tensor]], card: str, force: bool = False,
     extra: Callable[[Path], None] | None = None,
@@ -58,7 +67,7 @@ def write_model_folder(
         if extra is not None:
             extra(staging)
         full_config = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **config}
-        (staging / CONFIG_FILE).write_text(json.dumps(full_config, indent=2, default=str) + "\n", encoding="utf-8")
+        (staging / CONFIG_FILE).write_text(json.dumps(full_config, indent=2, default=plain) + "\n", encoding="utf-8")
         (staging / "README.md").write_text(card, encoding="utf-8")
         for written in staging.rglob("*"):  # safetensors writes its files owner-only
             written.chmod((0o777 if written.is_dir() else 0o666) & ~umask)

@@ -196,7 +196,7 @@ class EmbeddingCache:
 
 def feature_namespace(encoder: Encoder, pooling: str, max_length: int, instruction: str | None, precision: str = "fp32") -> str:
     config = {"fingerprint": encoder.fingerprint(), "tokenizer": encoder.tokenizer_fingerprint(), "pooling": pooling,
-              "max_length": min(max_length, encoder.max_positions), "instruction": instruction or ""}
+              "max_length": int(min(max_length, encoder.max_positions)), "instruction": instruction or ""}
     if precision != "fp32":  # fp32 keys stay as they were before precision was an option
         config["precision"] = precision
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]

@@ -121,7 +121,6 @@ ENCODING = typer.Option("utf-8", "--encoding", help="Text encoding of the data f
 FORCE = typer.Option(False, "--force", help="Replace an existing output.")
 JSON_OUT = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 SEED = typer.Option(0, "--seed", help="Seed of every random choice; the same seed gives the same model.")
-SEED_LIMIT = 2**32 - 1  # NumPy's seeds
 
 
 def _in_range(flag: str, value: int, low: int, high: int | None = None) -> None:
@@ -174,6 +173,7 @@ def train(
     from .artifacts import check_output_folder
     from .data import load_labeled
     from .encoders import resolve_encoder
+    from .model import SEED_LIMIT
 
     check_output_folder(out_dir, force)
     _in_range("--seed", seed, 0, SEED_LIMIT)
@@ -407,7 +407,7 @@ def demo(
     from .data import sample_per_class
     from .datasets import load_airline
     from .metrics import evaluate as evaluate_predictions
-    from .model import FrozenEncoderClassifier
+    from .model import SEED_LIMIT, FrozenEncoderClassifier
 
     if out_dir is not None:
         check_output_folder(out_dir, force)

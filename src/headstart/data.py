@@ -174,6 +174,7 @@ def check_labeled(texts: list, labels: list, source: str = "the data") -> Labele
         raise DataError("pass a list of texts, not a single string")
     if len(texts) != len(labels):
         raise DataError(f"{len(texts)} texts but {len(labels)} labels; pass one label per text")
+    texts = text_items(texts)
     compound = next((i for i, label in enumerate(labels) if isinstance(label, (list, tuple, dict, set, np.ndarray))), None)
     if compound is not None:
         raise DataError(f"row {compound + 1} of {source} has a {type(labels[compound]).__name__} as its label; each text needs "
@@ -192,7 +193,7 @@ def check_labeled(texts: list, labels: list, source: str = "the data") -> Labele
     labels = normalise_labels([labels[i] for i in keep])
     classes, counts = np.unique(np.asarray(labels, dtype=object).astype(str), return_counts=True)
     if len(classes) < 2:
-        raise DataError(f"{source} has only one class ({classes[0]!r}); a classifier needs at least two")
+        raise DataError(f"{source} has only one class ({str(classes[0])!r}); a classifier needs at least two")
     _warn_conflicting_labels(texts, labels)
     _warn_look_alike_labels(classes)
     rare = [f"{c!s} ({n})" for c, n in zip(classes, counts) if n < RARE_CLASS]
@@ -278,11 +279,47 @@ def _read_lines(path: Path, encoding: str) -> list[str]:
         raise DataError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def as_texts(X) -> list[str]:
-    """The texts of an API call as a list; one bare string is refused, since iterating it would give characters."""
+def column_of(X, what: str = "texts") -> list:
+    """The items of one API argument as a list: a sequence, or a table's single column (a one-column DataFrame or an
+    (n, 1) array, as ``df[["text"]]`` and ColumnTransformer give); iterating a DataFrame would give its column names."""
     if isinstance(X, (str, bytes)):
-        raise DataError("pass a list of texts, not a single string: e.g. model.predict([text])")
-    return [str(t) for t in X]
+        raise DataError(f"pass a list of {what}, not a single string: e.g. model.predict([text])")
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 2:
+        if shape[1] != 1:
+            raise DataError(f"got a table of {shape[1]} columns as the {what}; pass one column, e.g. df['text']")
+        X = X.iloc[:, 0] if hasattr(X, "iloc") else np.asarray(X)[:, 0]
+    elif shape is not None and len(shape) > 2:
+        raise DataError(f"got a {len(shape)}-dimensional array as the {what}; pass a list of {what}")
+    return list(X)
+
+
+def text_items(items: list) -> list:
+    """Texts as given, bytes decoded as UTF-8; a list or other container where a text should be is refused."""
+    nested = next((i for i, item in enumerate(items) if isinstance(item, (list, tuple, dict, set, np.ndarray))), None)
+    if nested is not None:
+        raise DataError(f"text {nested + 1} is a {type(items[nested]).__name__}; pass one string per text")
+    return [_decoded(item, i) for i, item in enumerate(items)]
+
+
+def _decoded(item, i: int):
+    if not isinstance(item, bytes):
+        return item
+    try:
+        return item.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"text {i + 1} is bytes that are not UTF-8; decode your texts to str first") from None
+
+
+def as_texts(X) -> list[str]:
+    """The texts to predict, as strings (see ``column_of``). A missing text (None, NaN) is refused, not read as the
+    word "None": every row needs a prediction, so it cannot be dropped as in training either."""
+    texts = text_items(column_of(X))
+    missing = [i for i, t in enumerate(texts) if not isinstance(t, str) and _is_missing(t)]
+    if missing:
+        rows = ", ".join(str(i + 1) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise DataError(f"{len(missing)} texts are missing (None or NaN; rows {rows}); fill or drop them before predicting")
+    return [str(t) for t in texts]
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import warnings
 from collections.abc import Sequence
@@ -28,11 +27,6 @@ PRECISIONS = ("fp32", "bf16")
 LAYER_COMBINES = ("concat", "mean")
 _DEFAULT_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
-def use_all_cores() -> None:
-    """Give torch one thread per core this process may run on."""
-    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def resolve_encoder(name: str | None) -> tuple[str, str]:
@@ -96,7 +90,7 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
 
 def combine_layers(per_layer: torch.Tensor, layers: Sequence[int], combine: str, normalize: bool) -> torch.Tensor:
     """Select layers from (texts, layers, hidden) vectors; L2-normalise each; concatenate or average them."""
-    chosen = per_layer[:, list(layers)]
+    chosen = per_layer[:, list(layer_numbers(layers))]
     if normalize:
         chosen = F.normalize(chosen, dim=-1)
     return chosen.mean(dim=1) if combine == "mean" else chosen.flatten(1)
@@ -118,6 +112,8 @@ def layer_candidates(layers: Sequence[int] | str, num_layers: int) -> list[tuple
     paper; on every benchmark set it beats the last layer alone, see BENCHMARKS.md). ``"auto"`` lets CV on the cached
     vectors move from it to every transformer layer or to the last layer alone; the default comes first.
     """
+    if not isinstance(layers, str):
+        return [layer_numbers(layers)]
     if layers == "last4":
         return [last_layers(num_layers)]
     if layers == "auto":
@@ -125,9 +121,15 @@ def layer_candidates(layers: Sequence[int] | str, num_layers: int) -> list[tuple
         # In a shallow encoder two of these can name the same layers (-2,-1 and 1,2): keep the first.
         same_layers = {tuple(layer % (num_layers + 1) for layer in c): c for c in reversed(candidates)}
         return [c for c in candidates if c in same_layers.values()]
-    if isinstance(layers, str):
-        raise EncoderError(f"unknown layers {layers!r}; give layer numbers such as -1 or -4,-3,-2,-1, or one of {', '.join(LAYER_SPECS)}")
-    return [tuple(layers)]
+    raise EncoderError(f"unknown layers {layers!r}; give layer numbers such as -1 or -4,-3,-2,-1, or one of {', '.join(LAYER_SPECS)}")
+
+
+def layer_numbers(layers) -> tuple[int, ...]:
+    """Layer numbers as a tuple of ints: one number, or a sequence or array of whole numbers."""
+    items = [layers] if np.ndim(layers) == 0 else list(np.ravel(np.asarray(layers, dtype=object)))
+    if not all(isinstance(layer, (int, np.integer)) and not isinstance(layer, bool) for layer in items):
+        raise EncoderError(f"layers must be whole numbers such as -1 or (-4, -3, -2, -1) (got {layers!r})")
+    return tuple(int(layer) for layer in items)
 
 
 def check_feature_options(pooling: str, layers: Sequence[int], combine: str, num_layers: int) -> None:
@@ -138,6 +140,7 @@ def check_feature_options(pooling: str, layers: Sequence[int], combine: str, num
         raise EncoderError(f"unknown layer combine {combine!r}; choose one of {', '.join(LAYER_COMBINES)}")
     if isinstance(layers, str):
         raise EncoderError(f"layers={layers!r} is only for the frozen strategy; give layers such as -1 or -4,-3,-2,-1")
+    layers = layer_numbers(layers)
     if not layers:
         raise EncoderError("no layers chosen; pass e.g. --layers -1 or --layers -4,-3,-2,-1")
     bad = [layer for layer in layers if not -(num_layers + 1) <= layer <= num_layers]
@@ -167,7 +170,6 @@ class Encoder:
     def load(cls, name: str | None = None) -> Encoder:
         """Load an encoder from a local folder or Hub id (None: the packaged all-MiniLM-L6-v2)."""
         display, source = resolve_encoder(name)
-        use_all_cores()
         try:
             tokenizer = AutoTokenizer.from_pretrained(source)
             model = AutoModel.from_pretrained(source, use_safetensors=True)

@@ -69,6 +69,8 @@ def check_head_options(kind: str, C: float | None, class_weight: str | None, all
         raise HeadstartError(f"head {kind!r} reads token states, which only the frozen strategy keeps; use {' or '.join(allowed)} here")
     if kind not in allowed:
         raise HeadstartError(f"unknown head {kind!r}; choose one of {', '.join(allowed)}")
+    if C is not None and kind == "mlp":
+        raise HeadstartError("C is the linear head's regularisation; the mlp head stops early instead: leave C unset, or use head='linear'")
     if C is not None and not 0 < C <= C_LIMIT:
         raise HeadstartError(f"C must be a positive number up to {C_LIMIT:g} (got {C}); leave it unset to choose it by cross-validation")
     if class_weight not in (None, "balanced"):

@@ -8,6 +8,7 @@ probabilities, and the model folder.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import math
 import time
@@ -23,9 +24,9 @@ from sklearn.utils.validation import check_is_fitted
 from . import artifacts, lexical, progress, token_head
 from .cache import EmbeddingCache, encode_cached
 from .costs import count_parameters, peak_rss_mb
-from .data import as_texts, check_labeled
+from .data import as_texts, check_labeled, column_of
 from .encoders import Encoder, check_feature_options, combine_layers, encoder_spec, layer_candidates, load_encoder, with_instruction
-from .errors import FingerprintMismatchError, HeadstartWarning, ModelFormatError
+from .errors import FingerprintMismatchError, HeadstartError, HeadstartWarning, ModelFormatError
 from .heads import FROZEN_HEADS, check_head_options, head_from_state, train_head
 
 
@@ -63,6 +64,42 @@ def predict_in_chunks(texts: list[str], proba: Callable[[list[str]], np.ndarray]
     return np.concatenate(parts)
 
 
+SEED_LIMIT = 2**32 - 1  # NumPy's seeds
+
+
+def own_random_state(fit):
+    """Run ``fit`` on a copy of torch's global random state: seeding its training must not change the caller's draws."""
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        with torch.random.fork_rng(devices=[]):
+            return fit(self, *args, **kwargs)
+
+    return wrapper
+
+
+def check_params(params: dict) -> None:
+    """One clear line for a parameter of the wrong type or range, before any work (the rest are checked where used)."""
+
+    def whole(value, low: int, high: int | None = None) -> bool:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and low <= value <= (high or value)
+
+    if "seed" in params and not whole(params["seed"], 0, SEED_LIMIT):
+        raise HeadstartError(f"seed must be a whole number from 0 to {SEED_LIMIT} (got {params['seed']!r}); the same seed gives the same model")
+    for name in ("batch_size", "max_length", "epochs", "max_features"):
+        if name in params and not whole(params[name], 1):
+            raise HeadstartError(f"{name} must be a whole number of at least 1 (got {params[name]!r})")
+    for name in ("normalize", "lexical"):
+        if name in params and not isinstance(params[name], (bool, np.bool_)):
+            raise HeadstartError(f"{name} must be True or False (got {params[name]!r})")
+    fraction = params.get("validation_fraction", 0.0)
+    if not (isinstance(fraction, (int, float, np.number)) and not isinstance(fraction, bool) and 0 <= fraction < 1):
+        raise HeadstartError(f"validation_fraction must be a number from 0 up to (not including) 1 (got {fraction!r})")
+    C = params.get("C")
+    if C is not None and not (isinstance(C, (int, float, np.number)) and not isinstance(C, bool)):
+        raise HeadstartError(f"C must be a number (got {C!r}); leave it unset to choose it by cross-validation")
+
+
 def make_cache(cache: bool | str | Path) -> EmbeddingCache | None:
     """``True``: the default cache folder; a path: that folder; ``False``: no cache."""
     if cache is False or cache is None:
@@ -88,7 +125,8 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
             delattr(self, name)
         self.fitted_params_ = self.get_params()
-        data = check_labeled(X if isinstance(X, (str, bytes)) else list(X), list(y))  # a bare string is refused there
+        check_params(self.fitted_params_)
+        data = check_labeled(column_of(X), column_of(y, "labels"))
         self.classes_ = np.unique(np.asarray(data.labels))
         self.data_ = {
             "examples": len(data.texts),
@@ -101,15 +139,16 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def _as_fitted(self) -> TextClassifier:
         """This model with the parameters it was fitted with (a shallow copy sharing the learned state), or itself."""
         current = self.get_params()
-        changed = {k: v for k, v in self.fitted_params_.items() if k not in self.runtime_params and current[k] != v}
+        changed = {k: v for k, v in self.fitted_params_.items() if k not in self.runtime_params and not _same(current[k], v)}
         return copy.copy(self).set_params(**changed) if changed else self
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self, "classes_")
-        return self._as_fitted()._predict_proba(X)
+        texts = as_texts(X)
+        return self._as_fitted()._predict_proba(texts) if texts else np.zeros((0, len(self.classes_)))
 
-    def _predict_proba(self, X) -> np.ndarray:
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
     def predict(self, X) -> np.ndarray:
@@ -129,7 +168,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         config = {
             "strategy": self.strategy,
             "labels": self.classes_.tolist(),
-            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in fitted.get_params().items()},
+            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in portable_params(fitted.get_params()).items()},
             "data": self.data_,
             **config,
             "training": self.training_info_,
@@ -225,6 +264,7 @@ class FrozenEncoderClassifier(TextClassifier):
                                                self.class_weight, self.seed)
         return train_head(features, codes, len(self.classes_), self.head, self.C, self.class_weight, self.validation_fraction, self.seed)
 
+    @own_random_state
     def fit(self, X, y) -> FrozenEncoderClassifier:
         """Encode the texts (through the cache; the token head reads token states, which are not cached), then train
         only the head."""
@@ -276,10 +316,10 @@ class FrozenEncoderClassifier(TextClassifier):
         width = max(hidden if self.layer_combine == "mean" else len(layers) * hidden for layers in candidates)
         token_head.check_memory(len(texts), sum(map(len, lengths)), (self.encoder_.num_layers + 1) * hidden, width)
 
-    def _predict_proba(self, X) -> np.ndarray:
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
         check_is_fitted(self, "head_")
         chunk = TOKEN_PREDICT_CHUNK if self.head == "tokens" else PREDICT_CHUNK
-        return predict_in_chunks(as_texts(X), self._proba, len(self.classes_), chunk)
+        return predict_in_chunks(texts, self._proba, len(self.classes_), chunk)
 
     def _proba(self, texts: list[str]) -> np.ndarray:
         tokens = self.head == "tokens"
@@ -338,9 +378,20 @@ def choose_layers(candidates: list[tuple[int, ...]], scores: dict, n: int) -> tu
     return max(better, key=lambda c: scores[c]) if better else default
 
 
+def _same(a, b) -> bool:
+    """Equal parameter values, arrays (from a grid search) included."""
+    return a is b or (np.shape(a) == np.shape(b) and bool(np.all(a == b)))
+
+
+def portable_params(params: dict) -> dict:
+    """Parameters as a saved model keeps them: a cache folder becomes "the default cache" (True), since the model may
+    be loaded on another machine; False, no cache, stays."""
+    return {**params, "cache": params["cache"] not in (False, None)} if "cache" in params else params
+
+
 def params_from_config(config: dict) -> dict:
     """The estimator's parameters as saved, with JSON lists turned back into tuples."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in portable_params(config["params"]).items()}
 
 
 def encoder_record(encoder: Encoder) -> dict:

@@ -30,8 +30,13 @@ def strategy_class(name: str) -> type[TextClassifier]:
 
 
 def build(name: str, **options) -> TextClassifier:
-    """The estimator for a strategy name, given whichever of ``options`` it takes (the rest are ignored)."""
+    """The estimator for a strategy name, given whichever of ``options`` it takes. The rest must be options of another
+    strategy (``compare`` gives one set to all); a name no strategy takes is a TypeError, as in any constructor."""
     cls = strategy_class(name)
+    known = {p for c in (FrozenEncoderClassifier, ZeroShotClassifier, TfidfClassifier, FineTunedClassifier) for p in c._get_param_names()}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"no strategy takes {', '.join(map(repr, unknown))}; the options are {', '.join(sorted(known))}")
     accepted = {k: v for k, v in options.items() if k in cls._get_param_names()}
     if cls is FineTunedClassifier:
         accepted["strategy"] = name

@@ -21,11 +21,13 @@ from torch import nn
 from .. import artifacts
 from ..cache import encode_cached
 from ..costs import count_parameters, peak_rss_mb
-from ..data import as_texts, stratified_split
-from ..encoders import Encoder, check_feature_options, combine_layers, fingerprint_of, load_encoder, pool, with_instruction
+from ..data import stratified_split
+from ..encoders import Encoder, check_feature_options, combine_layers, fingerprint_of, layer_numbers, load_encoder, pool, with_instruction
 from ..errors import HeadstartError, ModelFormatError
 from ..heads import check_head_options, head_from_state, make_head, sample_weights, train_head, validation_scores
-from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, params_from_config, predict_in_chunks, restore_fitted
+from ..model import (
+    TextClassifier, check_fingerprint, encoder_record, make_cache, own_random_state, params_from_config, predict_in_chunks, restore_fitted,
+)
 
 
 def parse_strategy(strategy: str) -> tuple[str, int | None]:
@@ -187,10 +189,11 @@ class FineTunedClassifier(TextClassifier):
 
     def _feature_options(self) -> dict:
         return {
-            "pooling": self.pooling, "layers": tuple(self.layers), "layer_combine": self.layer_combine,
+            "pooling": self.pooling, "layers": layer_numbers(self.layers), "layer_combine": self.layer_combine,
             "normalize": self.normalize, "instruction": self.instruction, "max_length": self.max_length,
         }
 
+    @own_random_state
     def fit(self, X, y) -> FineTunedClassifier:
         start = time.perf_counter()
         kind, k = parse_strategy(self.strategy)
@@ -217,7 +220,7 @@ class FineTunedClassifier(TextClassifier):
             head.train()
         else:
             torch.manual_seed(self.seed)
-            n_features = base.hidden_size * (len(self.layers) if self.layer_combine == "concat" else 1)
+            n_features = base.hidden_size * (len(layer_numbers(self.layers)) if self.layer_combine == "concat" else 1)
             head = make_head(self.head, n_features, len(self.classes_))
         probe_passes = base.forward_passes - passes_before
         self.encoder_ = Encoder(copy.deepcopy(base.model), base.tokenizer, base.name, base.source)
@@ -244,9 +247,9 @@ class FineTunedClassifier(TextClassifier):
         self.encoder_._fingerprint = self.training_info_["fingerprint_after"]
         return self
 
-    def _predict_proba(self, X) -> np.ndarray:
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
         check_is_fitted(self, "head_")
-        return predict_in_chunks(as_texts(X), self._proba, len(self.classes_))
+        return predict_in_chunks(texts, self._proba, len(self.classes_))
 
     def _proba(self, texts: list[str]) -> np.ndarray:
         per_layer = self.encoder_.encode(texts, self.pooling, self.max_length, self.instruction)

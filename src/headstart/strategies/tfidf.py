@@ -17,7 +17,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import artifacts, lexical
 from ..costs import peak_rss_mb
-from ..data import as_texts
 from ..heads import check_head_options
 from ..model import TextClassifier, params_from_config, restore_fitted
 
@@ -58,9 +57,9 @@ class TfidfClassifier(TextClassifier):
         }
         return self
 
-    def _predict_proba(self, X) -> np.ndarray:
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
         check_is_fitted(self, "coef_")
-        logits = self._features(as_texts(X)) @ self.coef_.T + self.intercept_
+        logits = self._features(texts) @ self.coef_.T + self.intercept_
         if logits.shape[1] == 1:  # scikit-learn's binary form: one logit for the second class
             logits = np.hstack([np.zeros_like(logits), logits])
         return torch.softmax(torch.as_tensor(np.asarray(logits)), dim=1).numpy()

@@ -14,7 +14,6 @@ from sklearn.utils.validation import check_is_fitted
 from .. import artifacts
 from ..cache import encode_cached
 from ..costs import peak_rss_mb
-from ..data import as_texts
 from ..encoders import check_feature_options, combine_layers, load_encoder
 from ..errors import HeadstartError
 from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, params_from_config, predict_in_chunks, restore_fitted
@@ -80,9 +79,9 @@ class ZeroShotClassifier(TextClassifier):
         }
         return self
 
-    def _predict_proba(self, X) -> np.ndarray:
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
         check_is_fitted(self, "label_embeddings_")
-        return predict_in_chunks(as_texts(X), self._proba, len(self.classes_))
+        return predict_in_chunks(texts, self._proba, len(self.classes_))
 
     def _proba(self, texts: list[str]) -> np.ndarray:
         similarity = self._embed(texts) @ self.label_embeddings_.T

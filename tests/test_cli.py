@@ -223,6 +223,27 @@ def test_evaluate_says_which_examples_calibration_covers(tmp_path, trained, caps
     assert "over the 2 examples with labels the model knows)" in out
 
 
+def test_evaluate_scores_a_single_class_without_training_warnings(tmp_path, trained, capsys):
+    path = tmp_path / "one.csv"
+    pd.DataFrame({"text": ["good great", "lovely good"], "label": ["pos", "pos"]}).to_csv(path, index=False)
+    code, out, err = run(["evaluate", trained, path, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["examples"] == 2 and "fewer than" not in err
+
+
+def test_csv_labels_keep_their_text_and_match_a_model_trained_on_numbers(tmp_path, tiny_encoder, capsys):
+    texts, labels = sentiment_data()
+    codes = [1 if label == "pos" else 2 for label in labels]
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(json.dumps({"text": t, "label": c}) for t, c in zip(texts, codes)))
+    code, _, err = run(["train", train, "--encoder", tiny_encoder, "--out", tmp_path / "m"], capsys)
+    assert code == 0, err
+    test = tmp_path / "test.csv"
+    test.write_text("text,label\n" + "\n".join(f"{t},{c}" for t, c in zip(texts, codes)) + "\n")
+    code, out, err = run(["evaluate", tmp_path / "m", test, "--json"], capsys)
+    assert code == 0 and json.loads(out)["accuracy"] > 0.8 and "not trained on" not in err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--seed", "-1"], "--seed must be between 0 and 4294967295 (got -1)"),
     (["train", "--seed", str(2**32)], "--seed must be between 0 and 4294967295"),

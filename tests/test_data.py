@@ -5,7 +5,7 @@ import warnings
 import pandas as pd
 import pytest
 
-from headstart.data import check_labeled, read_table, read_texts
+from headstart.data import check_labeled, load_labeled, read_table, read_texts
 from headstart.errors import DataError, HeadstartWarning
 
 
@@ -60,7 +60,7 @@ def test_a_tsv_written_by_pandas_reads_back(tmp_path):
     pd.DataFrame({"text": texts[::3], "label": ["a", "b"]}).to_csv(path, sep="\t", index=False)  # quotes, no tab or newline
     assert read_table(path)["text"].tolist() == texts[::3]
     pd.DataFrame({"text": texts[::3], "label": [1, 2]}).to_csv(path, sep="\t", index=False, quoting=csv.QUOTE_ALL)
-    assert read_table(path).to_dict("list") == {"text": texts[::3], "label": [1, 2]}
+    assert read_table(path).to_dict("list") == {"text": texts[::3], "label": ["1", "2"]}  # fields are text, unquoted
 
 
 def test_rows_with_more_fields_than_the_header_are_refused(tmp_path):
@@ -102,3 +102,10 @@ def test_an_unknown_encoding_is_refused(tmp_path):
     path.write_text("text,label\na,x\n")
     with pytest.raises(DataError, match="unknown text encoding 'nonsense'"):
         read_table(path, encoding="nonsense")
+
+
+def test_csv_fields_are_read_as_the_text_they_are(tmp_path):
+    path = tmp_path / "codes.csv"
+    path.write_text("text,label\n007,01\n1.50,1\n0123,02\nplain,1.0\n")
+    data = load_labeled(path)
+    assert data.texts == ["007", "1.50", "0123", "plain"] and data.labels == ["01", "1", "02", "1.0"]

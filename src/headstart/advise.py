@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from .cache import EmbeddingCache, feature_namespace, text_sha
 from .data import check_labeled
 from .encoders import combine_layers, fingerprint_of, last_layers, load_encoder, pool
+from .errors import HeadstartWarning
 from .heads import make_head, train_head
 from .strategies.tfidf import TfidfClassifier
 
@@ -78,7 +80,9 @@ def advise(
     subset = rng.permutation(n)[:TFIDF_SAMPLE]  # random rows: a file sorted by label must not look like one class
 
     train_step_per_text = _measure_train_step(model, sample[:batch_size], classes, max_length)
-    tfidf_seconds = _timed(lambda: TfidfClassifier().fit([data.texts[i] for i in subset], [str(x) for x in y[subset]])) * n / len(subset)
+    with warnings.catch_warnings():  # the data's warnings were given above; these would name the subset's codes
+        warnings.simplefilter("ignore", HeadstartWarning)
+        tfidf_seconds = _timed(lambda: TfidfClassifier().fit([data.texts[i] for i in subset], [str(x) for x in y[subset]])) * n / len(subset)
 
     n_val = int(round(validation_fraction * n))
     epoch_full = (n - n_val) * train_step_per_text + n_val * forward_per_text

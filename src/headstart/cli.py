@@ -304,9 +304,12 @@ def evaluate(
 
     with _session():
         model = strategies.load(model_dir)
-        labeled = load_labeled(data, text_col, label_col, encoding)
+        labeled = load_labeled(data, text_col, label_col, encoding, training=False)
         proba = model.predict_proba(labeled.texts)
-        report = evaluate_predictions(labeled.labels, model.classes_[proba.argmax(axis=1)], model.classes_.tolist(), proba)
+        # Labels match by their text: a CSV's "1" is the class 1 of a model trained on JSONL or in Python.
+        known = {str(label): label for label in model.classes_.tolist()}
+        truth = [known.get(str(label), label) for label in labeled.labels]
+        report = evaluate_predictions(truth, model.classes_[proba.argmax(axis=1)], model.classes_.tolist(), proba)
         if report["unseen_labels"]:
             found = ", ".join(f"{label} ({n})" for label, n in report["unseen_labels"].items())
             warnings.warn(f"{sum(report['unseen_labels'].values())} examples have labels the model was not trained on: {found}; "
@@ -474,7 +477,7 @@ def compare(
     if label_descriptions:
         options["label_descriptions"] = _read_descriptions(label_descriptions)
     with _session():
-        labeled = load_labeled(data, text_col, label_col, encoding)
+        labeled = load_labeled(data, text_col, label_col, encoding, training=False)  # run_comparison checks it, once
         split = int(test_size) if test_size >= 1 else test_size
         bar = {}
 
@@ -515,7 +518,7 @@ def advise(
     from .data import load_labeled
 
     with _session():
-        labeled = load_labeled(data, text_col, label_col, encoding)
+        labeled = load_labeled(data, text_col, label_col, encoding, training=False)  # advise_on checks it, once
         advice = advise_on(labeled.texts, labeled.labels, budget_seconds, encoder, max_length)
     if json_out:
         out.print_json(json.dumps(advice))

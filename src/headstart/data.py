@@ -83,9 +83,11 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
         text = text.replace("\r\n", "\n")
         separator = _delimiter(text, fmt)
         quoting = _quoting(text, separator)
-        if quoting == csv.QUOTE_NONE:  # unquoted before parsing, so that a quoted number is still read as a number
+        if quoting == csv.QUOTE_NONE:  # CSV-style quoted fields are unquoted, as CSV quoting would
             text = "\n".join("\t".join(_unquote(field) for field in line.split("\t")) for line in _lines(text))
-        df = pd.read_csv(io.StringIO(text), sep=separator, keep_default_na=False, na_values=["", "NaN", "nan"],
+        # Every field is read as the text it is: as numbers, labels "01" and "1" would become one class, and a text
+        # "007" would be encoded as "7.0".
+        df = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False, na_values=["", "NaN", "nan"],
                          lineterminator="\n" if "\n" in text else None, quoting=quoting)
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"cannot parse {path} as {fmt}: {str(exc).splitlines()[0]}") from None
@@ -150,15 +152,16 @@ def _pick_column(df: pd.DataFrame, given: str | None, candidates: tuple[str, ...
 
 
 def load_labeled(
-    path: str | Path, text_col: str | None = None, label_col: str | None = None, encoding: str = "utf-8"
+    path: str | Path, text_col: str | None = None, label_col: str | None = None, encoding: str = "utf-8", training: bool = True,
 ) -> LabeledData:
-    """Texts and labels from a data file, checked: empty texts are dropped (with a warning), bad labels refused."""
+    """Texts and labels from a data file, checked: empty texts are dropped (with a warning), bad labels refused.
+    ``training=False`` is for data to score a model on, which may hold a single class, or a few of one."""
     df = read_table(path, encoding)
     if df.empty:
         raise DataError(f"{path} has a header but no rows")
     text_col = _pick_column(df, text_col, TEXT_COLUMNS, "text", "--text-col")
     label_col = _pick_column(df, label_col, LABEL_COLUMNS, "label", "--label-col")
-    return check_labeled(df[text_col].tolist(), df[label_col].tolist(), source=str(path))
+    return check_labeled(df[text_col].tolist(), df[label_col].tolist(), source=str(path), training=training)
 
 
 def _is_missing(value) -> bool:
@@ -168,8 +171,9 @@ def _is_missing(value) -> bool:
     return bool(np.ndim(value) == 0 and pd.isna(value))
 
 
-def check_labeled(texts: list, labels: list, source: str = "the data") -> LabeledData:
-    """Validate texts and labels; drop empty texts with a warning; refuse missing labels or a single class."""
+def check_labeled(texts: list, labels: list, source: str = "the data", training: bool = True) -> LabeledData:
+    """Validate texts and labels; drop empty texts with a warning; refuse missing labels, and for ``training`` a single
+    class, and warn about what a model cannot learn well (rare classes, a text labelled two ways, look-alike labels)."""
     if isinstance(texts, (str, bytes)):
         raise DataError("pass a list of texts, not a single string")
     if len(texts) != len(labels):
@@ -191,6 +195,8 @@ def check_labeled(texts: list, labels: list, source: str = "the data") -> Labele
         warnings.warn(f"dropped {dropped} rows with an empty text", HeadstartWarning, stacklevel=2)
     texts = [str(texts[i]) for i in keep]
     labels = normalise_labels([labels[i] for i in keep])
+    if not training:
+        return LabeledData(texts, labels, dropped)
     classes, counts = np.unique(np.asarray(labels, dtype=object).astype(str), return_counts=True)
     if len(classes) < 2:
         raise DataError(f"{source} has only one class ({str(classes[0])!r}); a classifier needs at least two")

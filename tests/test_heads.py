@@ -5,7 +5,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from headstart.errors import HeadstartError
-from headstart.heads import C_GRID, NO_CV, cv_folds, sample_weights, train_head, walk_grid
+from headstart.data import stratified_split
+from headstart.heads import C_GRID, NO_CV, cv_folds, first_of_rows, sample_weights, train_head, walk_grid
 
 
 def blobs(n=60, d=8, k=3, seed=0):
@@ -63,7 +64,7 @@ def test_C_is_chosen_by_cross_validation_and_reported():
 def test_rare_classes_keep_the_cross_validation_of_the_others():
     # A long tail, as in real labels: one class with a single example, one with two, two common ones.
     X, y = blobs(n=40, d=16, k=2)
-    X = np.vstack([X, np.full((3, 16), 3.0, dtype=np.float32)])
+    X = np.vstack([X, 3.0 + np.arange(3, dtype=np.float32)[:, None] * np.ones(16, dtype=np.float32)])  # three distinct texts
     y = np.concatenate([y, [2, 3, 3]])
     splits = cv_folds(y, 4, seed=0)
     assert len(splits) == 5
@@ -129,3 +130,17 @@ def test_balanced_class_weight_is_inverse_frequency():
     weights = sample_weights(y, 2, "balanced")
     torch.testing.assert_close(weights, torch.tensor([2 / 3, 2 / 3, 2 / 3, 2.0]))
     assert (weights * torch.as_tensor(y == 1)).sum() == (weights * torch.as_tensor(y == 0)).sum()
+
+
+def test_copies_of_a_text_share_a_fold_and_cannot_inflate_the_cv():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 64)), rng.integers(0, 2, 40)  # random labels: nothing to learn
+    copies, y_copies = np.tile(X, (4, 1)), np.tile(y, 4)
+    first = first_of_rows(copies)
+    for train, val in cv_folds(y_copies, 2, 0, first):
+        assert not set(first[train]) & set(first[val])
+    _, info = train_head(copies, y_copies, 2)
+    assert info["validation"]["accuracy"] < 0.75  # copies in both sides of a fold read 1.0
+    train, held = stratified_split(y_copies, 0.25, 0, first)
+    assert len(held) and not set(first[train]) & set(first[held])
+    assert [f.tolist() for fold in cv_folds(y, 2, 0, np.arange(40)) for f in fold] == [f.tolist() for fold in cv_folds(y, 2, 0) for f in fold]

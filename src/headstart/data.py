@@ -328,8 +328,39 @@ def as_texts(X) -> list[str]:
     return [str(t) for t in texts]
 
 
-def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, held_out): about ``fraction`` of each class held out, never a class's last example."""
+def first_occurrence(keys) -> np.ndarray:
+    """For each item, the index of the first item equal to it (texts, or the bytes of feature rows)."""
+    seen: dict = {}
+    return np.array([seen.setdefault(key, i) for i, key in enumerate(keys)], dtype=int)
+
+
+def split_distinct(split, first: np.ndarray):
+    """Run ``split(keep)`` on the distinct items only (``keep``: each item's first copy; see ``first_occurrence``),
+    where it returns positions in ``keep`` (a tuple of index arrays, or a list of such tuples), then give every copy
+    its first's side. Copies of one text on both sides make validation a test of memory: on random labels CV read
+    1.0 and chose the largest C. Without copies, this is ``split`` on every row."""
+    keep = np.flatnonzero(first == np.arange(len(first)))
+    result = split(keep)
+    if len(keep) == len(first):
+        return result
+    position = np.empty(len(first), dtype=int)
+    position[keep] = np.arange(len(keep))
+    of_row = position[first]
+
+    def expand(part: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(np.isin(of_row, part))
+
+    return [tuple(map(expand, parts)) for parts in result] if isinstance(result, list) else tuple(map(expand, result))
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int, first: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, held_out): about ``fraction`` of each class held out, never a class's last example; copies of
+    a text (``first``, see ``first_occurrence``) stay on one side."""
+    first = np.arange(len(y)) if first is None else first
+    return split_distinct(lambda keep: _stratified_split(y[keep], fraction, seed), first)
+
+
+def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     train, held = [], []
     for cls in np.unique(y):

@@ -24,7 +24,7 @@ from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from .data import stratified_split
+from .data import first_occurrence, split_distinct, stratified_split
 from .errors import HeadstartError
 
 HEADS = ("linear", "mlp")
@@ -103,6 +103,11 @@ def sample_weights(y: np.ndarray, n_classes: int, class_weight: str | None) -> t
     return torch.as_tensor(per_class[y], dtype=torch.float32)
 
 
+def first_of_rows(X: np.ndarray) -> np.ndarray:
+    """``first_occurrence`` of feature rows: copies of a text have the same features."""
+    return first_occurrence(row.tobytes() for row in np.ascontiguousarray(X))
+
+
 def row_space(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
     """Coordinates Z = X V of the rows in an orthonormal basis V (d, r) of their span, each direction's curvature
     (the eigenvalues of XᵀX), and the map from weights on Z back to weights on X's features (W Vᵀ).
@@ -171,14 +176,20 @@ def fit_logistic(
     return result.x[:split].reshape(k, n_classes, r) / scale, result.x[split:].reshape(k, n_classes)
 
 
-def cv_folds(y: np.ndarray, n_classes: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def cv_folds(y: np.ndarray, n_classes: int, seed: int, first: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified k-fold (train, validation) rows: k is 5, or the largest class's size when that is smaller; none
-    when every class has a single example.
+    when every class has a single example. Copies of a text (``first``: see ``first_occurrence``) share a fold,
+    and count once.
 
     A class with a single example is trained on in every fold and validated in none (no fold's model could have
     learnt it), so a long tail of rare classes, common in real labels, still leaves the rest a CV. A class smaller
     than k lands in as many folds as it has examples, each fold training on the others.
     """
+    first = np.arange(len(y)) if first is None else first
+    return split_distinct(lambda keep: _cv_folds(y[keep], n_classes, seed), first)
+
+
+def _cv_folds(y: np.ndarray, n_classes: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     counts = np.bincount(y, minlength=n_classes)
     folds = min(5, int(counts.max()))
     if folds < 2:
@@ -243,7 +254,7 @@ def cv_scores(y: np.ndarray, predictions: np.ndarray, folds: int) -> dict:
 
 def choose_C(
     Z: np.ndarray, curvature: np.ndarray, y: np.ndarray, weights: np.ndarray, n_classes: int, seed: int,
-    grid: tuple[float, ...] = C_GRID, within_one_se: bool = False,
+    grid: tuple[float, ...] = C_GRID, within_one_se: bool = False, first: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray | None, int]:
     """Pick C from ``grid`` by stratified k-fold CV log loss (see ``walk_grid``).
 
@@ -256,7 +267,7 @@ def choose_C(
     Returns the chosen C, the out-of-fold predictions made with it (see ``out_of_fold``), and k (None and 0 when
     every class has a single example, too few for CV).
     """
-    splits = cv_folds(y, n_classes, seed)
+    splits = cv_folds(y, n_classes, seed, first)
     if not splits:
         return grid[0] if len(grid) == 1 else NO_CV_C, None, 0
     masks = np.ones((len(splits), len(y)))
@@ -285,8 +296,9 @@ def choose_C(
 def fit_mlp(
     X: torch.Tensor, y: np.ndarray, weights: torch.Tensor, n_classes: int, validation_fraction: float, seed: int
 ) -> tuple[MLPHead, dict]:
-    """AdamW with early stopping on a stratified validation split; the best epoch's weights are kept."""
-    train, val = stratified_split(y, validation_fraction, seed)
+    """AdamW with early stopping on a stratified validation split (copies of a text on one side); the best epoch's
+    weights are kept."""
+    train, val = stratified_split(y, validation_fraction, seed, first_of_rows(X.numpy()))
     y_t = torch.as_tensor(y)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -370,7 +382,8 @@ def _train_head(X, y, n_classes, kind, C, class_weight, validation_fraction, see
     Z, curvature, to_features = row_space(X)
     weights = weights.numpy().astype(np.float64)
     # A given C is still cross-validated, alone, so that validation numbers exist for every linear head.
-    chosen, oof, folds = choose_C(Z, curvature, y, weights, n_classes, seed, C_GRID if C is None else (float(C),), within_one_se=within_one_se)
+    chosen, oof, folds = choose_C(Z, curvature, y, weights, n_classes, seed, C_GRID if C is None else (float(C),), within_one_se,
+                                  first_of_rows(X))
     rule = f"{folds}-fold CV" + (", one-SE rule" if within_one_se else "")
     info: dict = {"head": kind, "C": float(chosen), "C_chosen_by": "given" if C is not None else rule}
     if oof is None:

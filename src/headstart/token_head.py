@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import HeadstartError
-from .heads import C_GRID, NO_CV, NO_CV_C, choose_C, cv_folds, cv_scores, out_of_fold, row_space, sample_weights, walk_grid
+from .heads import C_GRID, NO_CV, NO_CV_C, choose_C, cv_folds, cv_scores, first_of_rows, out_of_fold, row_space, sample_weights, walk_grid
 
 # Training token states above this many bytes are refused with advice, instead of exhausting memory.
 MEMORY_LIMIT_BYTES = 4 * 2**30
@@ -146,7 +146,8 @@ def train_token_head(
     y_t = torch.as_tensor(y)
     weights = sample_weights(y, n_classes, class_weight)
     grid = C_GRID if C is None else (float(C),)
-    splits = cv_folds(y, n_classes, seed)
+    first = first_of_rows(pooled)
+    splits = cv_folds(y, n_classes, seed, first)
     info: dict = {"head": "tokens"}
     if splits:
         rows = torch.ones(len(splits), len(y))
@@ -164,7 +165,7 @@ def train_token_head(
             losses, predictions[i] = out_of_fold(proba, y, splits)
             return losses
 
-        best = walk_grid(grid, evaluate, start=linear_probe_C(pooled, y, weights, n_classes, seed) if C is None else 1.0)
+        best = walk_grid(grid, evaluate, start=linear_probe_C(pooled, y, weights, n_classes, seed, first) if C is None else 1.0)
         chosen = grid[best]
         info.update(C=float(chosen), C_chosen_by="given" if C is not None else f"{len(splits)}-fold CV",
                     validation=cv_scores(y, predictions[best], len(splits)))
@@ -175,10 +176,10 @@ def train_token_head(
     return head, info
 
 
-def linear_probe_C(pooled: np.ndarray, y: np.ndarray, weights: torch.Tensor, n_classes: int, seed: int) -> float:
+def linear_probe_C(pooled: np.ndarray, y: np.ndarray, weights: torch.Tensor, n_classes: int, seed: int, first: np.ndarray) -> float:
     """The C the linear head's CV chooses on the same pooled vectors and folds."""
     Z, curvature, _ = row_space(pooled)
-    return choose_C(Z, curvature, y, weights.numpy().astype(np.float64), n_classes, seed)[0]
+    return choose_C(Z, curvature, y, weights.numpy().astype(np.float64), n_classes, seed, first=first)[0]
 
 
 def head_from_state(state: dict[str, torch.Tensor]) -> TokenHead:

@@ -21,7 +21,7 @@ from torch import nn
 from .. import artifacts
 from ..cache import encode_cached
 from ..costs import count_parameters, peak_rss_mb
-from ..data import stratified_split
+from ..data import first_occurrence, stratified_split
 from ..encoders import Encoder, check_feature_options, combine_layers, fingerprint_of, layer_numbers, load_encoder, pool, with_instruction
 from ..errors import HeadstartError, ModelFormatError
 from ..heads import check_head_options, head_from_state, make_head, sample_weights, train_head, validation_scores
@@ -206,7 +206,7 @@ class FineTunedClassifier(TextClassifier):
         options = self._feature_options()
         probe_info: dict = {}
         passes_before = base.forward_passes
-        train, val = stratified_split(codes, self.validation_fraction, self.seed)
+        train, val = stratified_split(codes, self.validation_fraction, self.seed, first_occurrence(texts))
         if kind == "lp-ft":
             # The probe must not see the rows that judge the fine-tune: a probe fitted on them starts with a flattering
             # validation loss that early stopping then refuses to leave.

@@ -82,7 +82,10 @@ def test_lines_split_at_line_ends_only(tmp_path):
 def test_jsonl_lines_must_be_objects_and_labels_single(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text('{"text": "a", "label": "x"}\n[1, 2]\n')
-    with pytest.raises(DataError, match="non-empty line 2 is a list"):
+    with pytest.raises(DataError, match="line 2 is a list"):
+        read_table(path)
+    path.write_text('{"text": "a", "label": "x"}\n\n{"text": "b", "label": "y"\n')
+    with pytest.raises(DataError, match="line 3 of .* is not valid JSON"):
         read_table(path)
     with pytest.raises(DataError, match="row 2 of the data has a list as its label; .*multi-label data is not supported"):
         check_labeled(["a", "b", "c"], ["x", ["x", "y"], "y"])
@@ -109,3 +112,27 @@ def test_csv_fields_are_read_as_the_text_they_are(tmp_path):
     path.write_text("text,label\n007,01\n1.50,1\n0123,02\nplain,1.0\n")
     data = load_labeled(path)
     assert data.texts == ["007", "1.50", "0123", "plain"] and data.labels == ["01", "1", "02", "1.0"]
+
+
+def test_empty_texts_to_predict_keep_their_rows_with_a_warning(tmp_path):
+    path = tmp_path / "new.txt"
+    path.write_text("good\n\n   \nbad\n")
+    with pytest.warns(HeadstartWarning, match=r"2 of 4 texts are empty \(rows 2, 3\)"):
+        assert read_texts(path) == ["good", "", "   ", "bad"]
+
+
+def test_spreadsheet_exports_are_read_or_named(tmp_path):
+    path = tmp_path / "unicode.tsv"
+    path.write_bytes("text\tlabel\ncaf\u00e9 ok\tpos\n".encode("utf-16"))  # Excel's "Unicode Text"
+    assert read_table(path).to_dict("list") == {"text": ["caf\u00e9 ok"], "label": ["pos"]}
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"sep=;\r\ntext;label\r\ngood, really;pos\r\n")
+    assert read_table(path).to_dict("list") == {"text": ["good, really"], "label": ["pos"]}
+    path = tmp_path / "book.csv"
+    path.write_bytes(b"PK\x03\x04rest of a workbook")
+    with pytest.raises(DataError, match="is a zip file .*save it as CSV UTF-8"):
+        read_table(path)
+    path = tmp_path / "windows.csv"
+    path.write_bytes("text,label\n\u201cquoted\u201d,pos\n".encode("cp1252"))
+    with pytest.raises(DataError, match="--encoding cp1252"):
+        read_table(path)

@@ -38,6 +38,15 @@ def _codec(encoding: str) -> str:
     return "utf-8-sig" if encoding.lower().replace("-", "").replace("_", "") == "utf8" else encoding
 
 
+DECODE_ADVICE = "re-save it as UTF-8, or pass its encoding: --encoding cp1252 for most Windows files, latin-1, utf-16"
+
+
+def _decode(raw: bytes, encoding: str) -> str:
+    """Bytes as text; a UTF-16 file (Excel's "Unicode Text") is known by its byte-order mark whatever the encoding."""
+    codec = _codec(encoding)
+    return raw.decode("utf-16" if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else codec)
+
+
 def _lines(text: str) -> list[str]:
     """A file's lines, split at line ends only: ``str.splitlines`` also splits at characters that occur inside texts
     (U+2028, NEL, form feed). Windows and old Mac line ends are read; a last line end adds no empty line."""
@@ -66,11 +75,12 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     try:
         if fmt == "parquet":
             return pd.read_parquet(path)
-        text = path.read_bytes().decode(_codec(encoding))
+        raw = path.read_bytes()
+        if raw.startswith(b"PK\x03\x04"):
+            raise DataError(f"{path} is a zip file (an Excel workbook?), not {fmt} text; save it as CSV UTF-8 and pass that")
+        text = _decode(raw, encoding)
     except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path} is not valid {encoding} text (byte {exc.start}); re-save it as UTF-8 or pass --encoding latin-1"
-        ) from None
+        raise DataError(f"{path} is not valid {encoding} text (byte {exc.start}); {DECODE_ADVICE}") from None
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {path} as {fmt}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     if not text.strip():
@@ -81,7 +91,7 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
         # pandas' to_csv leaves a carriage return inside a text unquoted; read as a line end it would split the
         # row. So rows end at newlines alone, once Windows line ends are made newlines (old Mac files have no newline).
         text = text.replace("\r\n", "\n")
-        separator = _delimiter(text, fmt)
+        text, separator = _delimiter(text, fmt)
         quoting = _quoting(text, separator)
         if quoting == csv.QUOTE_NONE:  # CSV-style quoted fields are unquoted, as CSV quoting would
             text = "\n".join("\t".join(_unquote(field) for field in line.split("\t")) for line in _lines(text))
@@ -105,11 +115,18 @@ def _unquote(field: str) -> str:
 
 
 def _read_jsonl(text: str, path: Path) -> pd.DataFrame:
-    rows = [json.loads(line) for line in _lines(text) if line.strip()]
-    bad = next((i for i, row in enumerate(rows) if not isinstance(row, dict)), None)
-    if bad is not None:
-        raise DataError(f"{path}: every line must be a JSON object such as {{\"text\": ..., \"label\": ...}}; "
-                        f"non-empty line {bad + 1} is a {type(rows[bad]).__name__}")
+    rows = []
+    for number, line in enumerate(_lines(text), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"line {number} of {path} is not valid JSON ({exc.msg}, column {exc.colno}); fix or remove that line") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: every line must be a JSON object such as {{\"text\": ..., \"label\": ...}}; "
+                            f"line {number} is a {type(row).__name__}")
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -125,17 +142,20 @@ def _quoting(text: str, separator: str) -> int:
     return csv.QUOTE_NONE if all(line.count("\t") == tabs for line in lines) else csv.QUOTE_MINIMAL
 
 
-def _delimiter(text: str, fmt: str) -> str:
-    """Tab for TSV; for CSV a comma, unless the header row has none but has semicolons or tabs, as spreadsheet
-    programs write CSV in locales whose decimal mark is a comma."""
+def _delimiter(text: str, fmt: str) -> tuple[str, str]:
+    """The text without an Excel ``sep=`` line, and its separator: tab for TSV; for CSV the one a ``sep=`` first line
+    names, else a comma, unless the header row has none but has semicolons or tabs, as spreadsheet programs write CSV
+    in locales whose decimal mark is a comma."""
     if fmt == "tsv":
-        return "\t"
-    header = text.split("\n", 1)[0]
+        return text, "\t"
+    header, _, rest = text.partition("\n")
+    if len(header.strip()) == 5 and header.startswith("sep="):
+        return rest, header[4]
     if "," not in header:
         for separator in (";", "\t"):
             if separator in header:
-                return separator
-    return ","
+                return text, separator
+    return text, ","
 
 
 def _pick_column(df: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str, flag: str) -> str:
@@ -269,6 +289,11 @@ def read_texts(source: str | Path, text_col: str | None = None, encoding: str = 
             lines = _read_lines(path, encoding)
     if not lines:
         raise DataError(f"{source} holds no texts; give at least one")
+    empty = [i for i, text in enumerate(lines) if not text.strip()]
+    if empty:
+        rows = ", ".join(str(i + 1) for i in empty[:5]) + (" ..." if len(empty) > 5 else "")
+        warnings.warn(f"{len(empty)} of {len(lines)} texts are empty (rows {rows}); they keep their rows, with what the model "
+                      "gives an empty text", HeadstartWarning, stacklevel=2)
     return lines
 
 
@@ -278,9 +303,9 @@ def _read_lines(path: Path, encoding: str) -> list[str]:
     if path.is_dir():
         raise DataError(f"{path} is a folder; pass a file with one text per line, a data file, or - for stdin")
     try:
-        return _lines(path.read_bytes().decode(_codec(encoding)))
+        return _lines(_decode(path.read_bytes(), encoding))
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not valid {encoding} text (byte {exc.start}); re-save it as UTF-8 or pass --encoding latin-1") from None
+        raise DataError(f"{path} is not valid {encoding} text (byte {exc.start}); {DECODE_ADVICE}") from None
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror}") from None
 

@@ -168,9 +168,9 @@ def test_oddities_are_warned_about_and_counted_not_fatal(tmp_path, tiny_encoder,
     path.write_text("\n".join(json.dumps({"text": t, "label": y}) for t, y in zip(texts, labels)))
     code, _, err = run(["train", path, "--encoder", tiny_encoder, "--max-length", "32", "--out", tmp_path / "m"], capsys)
     assert code == 0, err
-    assert "warning: dropped 1 rows with an empty text" in err
-    assert "texts were longer than 32 tokens and were truncated" in err
-    assert "classes have fewer than 5 examples: rare (2)" in err
+    assert "warning: dropped 1 row with an empty text" in err
+    assert "1 of 40 texts was longer than 32 tokens and was truncated" in err
+    assert "1 class has fewer than 5 examples: rare (2)" in err
 
 
 def test_labels_that_look_like_markup_print_as_they_are(tmp_path, tiny_encoder, capsys):

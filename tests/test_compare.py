@@ -82,7 +82,7 @@ def test_a_class_with_a_single_example_is_trained_on_but_not_tested(tmp_path, da
     texts, labels = data
     texts, labels = [*texts, "a lone example of a rare label"], [*labels, "rare"]
     y = np.asarray(labels)
-    with pytest.warns(HeadstartWarning, match="1 classes have a single example"):
+    with pytest.warns(HeadstartWarning, match="1 class has a single example: trained on, but not tested"):
         pool, test = fixed_split(texts, y, 0.3)
     assert len(y) - 1 in pool and "rare" not in set(y[test]) and len(test) == 18  # the others split as before
     with pytest.warns(HeadstartWarning, match="single example"):
@@ -95,7 +95,7 @@ def test_a_class_with_a_single_example_is_trained_on_but_not_tested(tmp_path, da
 def test_a_single_example_class_stays_in_training_even_when_its_text_has_another_label_too():
     texts = [f"text {i}" for i in range(20)] + ["text 3"]
     y = np.asarray(["a"] * 10 + ["b"] * 10 + ["c"])
-    with pytest.warns(HeadstartWarning, match="1 classes have a single example"):
+    with pytest.warns(HeadstartWarning, match="1 class has a single example: trained on, but not tested"):
         pool, test = fixed_split(texts, y, 0.3)
     assert 20 in pool and 3 in pool and "c" not in set(y[test])
 

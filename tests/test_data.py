@@ -27,7 +27,7 @@ def test_windows_and_old_mac_line_ends_are_read(tmp_path):
 
 def test_a_text_labelled_two_ways_is_warned_about():
     texts = ["same words", "other", "same words", "more", "same words"]
-    with pytest.warns(HeadstartWarning, match=r"1 texts occur with more than one label \(e.g. 'same words': a, b\)"):
+    with pytest.warns(HeadstartWarning, match=r"1 text occurs with more than one label \(e.g. 'same words': a, b\)"):
         data = check_labeled(texts, ["a", "b", "b", "a", "a"])
     assert data.texts == texts  # kept: which label is right is the user's call
 
@@ -93,10 +93,10 @@ def test_jsonl_lines_must_be_objects_and_labels_single(tmp_path):
 
 def test_pandas_missing_values_count_as_missing():
     texts = pd.array(["good", None, "bad", "fine"], dtype="string")
-    with pytest.warns(HeadstartWarning, match="dropped 1 rows with an empty text"):
+    with pytest.warns(HeadstartWarning, match="dropped 1 row with an empty text"):
         data = check_labeled(list(texts), ["a", "a", "b", "b"])
     assert data.texts == ["good", "bad", "fine"]
-    with pytest.raises(DataError, match="1 rows of the data have an empty or NaN label"):
+    with pytest.raises(DataError, match="1 row of the data has an empty or NaN label"):
         check_labeled(["a", "b", "c"], list(pd.array([1, pd.NA, 0], dtype="Int64")))
 
 

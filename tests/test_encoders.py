@@ -40,7 +40,7 @@ def test_instruction_is_prepended(tiny_encoder):
 
 def test_texts_longer_than_max_length_are_truncated_and_counted(tiny_encoder):
     encoder = load_encoder(tiny_encoder)
-    with pytest.warns(HeadstartWarning, match="1 of 2 texts were longer than 8 tokens"):
+    with pytest.warns(HeadstartWarning, match="1 of 2 texts was longer than 8 tokens"):
         encoder.encode(["good " * 20, "bad"], max_length=8)
 
 
@@ -51,7 +51,7 @@ def test_texts_longer_than_the_model_get_only_our_warning(tiny_encoder):
     handler.emit = lambda record: logged.append(record.getMessage())
     logging.getLogger("transformers").addHandler(handler)
     try:
-        with pytest.warns(HeadstartWarning, match="1 of 1 texts were longer than 64 tokens"):
+        with pytest.warns(HeadstartWarning, match="1 of 1 text was longer than 64 tokens"):
             encoder.encode(["good " * 100])
     finally:
         logging.getLogger("transformers").removeHandler(handler)

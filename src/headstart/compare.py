@@ -22,7 +22,7 @@ from . import strategies
 from .costs import PeakMemory
 from .data import check_labeled, sample_per_class
 from .encoders import load_encoder
-from .errors import HeadstartError, HeadstartWarning, OutputExistsError
+from .errors import HeadstartError, HeadstartWarning, OutputExistsError, count
 from .metrics import evaluate
 from .model import data_sha256
 
@@ -120,7 +120,7 @@ def fixed_split(texts: Sequence[str], y: np.ndarray, test_size: float | int) -> 
     if single.all():
         raise HeadstartError("every class has a single example, so none can be tested; label at least two examples of a class")
     if rare:
-        warnings.warn(f"{len(rare)} classes have a single example: they are trained on but not tested", HeadstartWarning, stacklevel=3)
+        warnings.warn(f"{count(len(rare), 'class', 'have')} a single example: trained on, but not tested", HeadstartWarning, stacklevel=3)
     try:
         _, tested = train_test_split(distinct[~single], test_size=test_size, stratify=y[distinct[~single]], random_state=SPLIT_SEED)
     except ValueError as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, HeadstartWarning
+from .errors import DataError, HeadstartWarning, count
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 TEXT_COLUMNS = ("text", "texts", "sentence", "sentences", "review", "content", "body", "document", "message", "question", "tweet")
@@ -206,13 +206,13 @@ def check_labeled(texts: list, labels: list, source: str = "the data", training:
     missing = [i for i, label in enumerate(labels) if _is_missing(label)]
     if missing:
         rows = ", ".join(str(i + 1) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise DataError(f"{len(missing)} rows of {source} have an empty or NaN label (data rows {rows}); fill or remove them")
+        raise DataError(f"{count(len(missing), 'row')} of {source} {'has' if len(missing) == 1 else 'have'} an empty or NaN label (data rows {rows}); fill or remove them")
     keep = [i for i, t in enumerate(texts) if not _is_missing(t)]
     if not keep:
         raise DataError(f"all texts in {source} are empty; check the text column (--text-col)")
     dropped = len(texts) - len(keep)
     if dropped:
-        warnings.warn(f"dropped {dropped} rows with an empty text", HeadstartWarning, stacklevel=2)
+        warnings.warn(f"dropped {count(dropped, 'row')} with an empty text", HeadstartWarning, stacklevel=2)
     texts = [str(texts[i]) for i in keep]
     labels = normalise_labels([labels[i] for i in keep])
     if not training:
@@ -225,7 +225,7 @@ def check_labeled(texts: list, labels: list, source: str = "the data", training:
     rare = [f"{c!s} ({n})" for c, n in zip(classes, counts) if n < RARE_CLASS]
     if rare:
         warnings.warn(
-            f"{len(rare)} classes have fewer than {RARE_CLASS} examples: {', '.join(rare)}; their predictions will be unreliable",
+            f"{count(len(rare), 'class', 'have')} fewer than {RARE_CLASS} examples: {', '.join(rare)}; their predictions will be unreliable",
             HeadstartWarning,
             stacklevel=2,
         )
@@ -241,7 +241,7 @@ def _warn_conflicting_labels(texts: list[str], labels: list) -> None:
     if conflicting:
         text, found = next(iter(conflicting.items()))
         shown = text if len(text) <= 60 else text[:57] + "..."
-        warnings.warn(f"{len(conflicting)} texts occur with more than one label (e.g. {shown!r}: {', '.join(sorted(found))}); "
+        warnings.warn(f"{count(len(conflicting), 'text', 'occur')} with more than one label (e.g. {shown!r}: {', '.join(sorted(found))}); "
                       "no model can get every copy right, so check their labels", HeadstartWarning, stacklevel=3)
 
 
@@ -292,7 +292,7 @@ def read_texts(source: str | Path, text_col: str | None = None, encoding: str = 
     empty = [i for i, text in enumerate(lines) if not text.strip()]
     if empty:
         rows = ", ".join(str(i + 1) for i in empty[:5]) + (" ..." if len(empty) > 5 else "")
-        warnings.warn(f"{len(empty)} of {len(lines)} texts are empty (rows {rows}); they keep their rows, with what the model "
+        warnings.warn(f"{len(empty)} of {count(len(lines), 'text')} {'is' if len(empty) == 1 else 'are'} empty (rows {rows}); they keep their rows, with what the model "
                       "gives an empty text", HeadstartWarning, stacklevel=2)
     return lines
 
@@ -349,7 +349,7 @@ def as_texts(X) -> list[str]:
     missing = [i for i, t in enumerate(texts) if not isinstance(t, str) and _is_missing(t)]
     if missing:
         rows = ", ".join(str(i + 1) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise DataError(f"{len(missing)} texts are missing (None or NaN; rows {rows}); fill or drop them before predicting")
+        raise DataError(f"{count(len(missing), 'text', 'are')} missing (None or NaN; rows {rows}); fill or drop them before predicting")
     return [str(t) for t in texts]
 
 

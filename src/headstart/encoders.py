@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from transformers import AutoModel, AutoTokenizer
 
 from . import progress
-from .errors import EncoderError, HeadstartWarning
+from .errors import EncoderError, HeadstartWarning, count
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 POOLINGS = ("mean", "cls", "max")
@@ -329,7 +329,7 @@ class Encoder:
         truncated = sum(len(x) > limit for x in longer)
         if truncated:
             warnings.warn(
-                f"{truncated} of {len(prompts)} texts were longer than {limit} tokens and were truncated",
+                f"{truncated} of {count(len(prompts), 'text')} {(were := 'was' if truncated == 1 else 'were')} longer than {limit} tokens and {were} truncated",
                 HeadstartWarning,
                 stacklevel=3,
             )

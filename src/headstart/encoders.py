@@ -6,6 +6,7 @@ afterwards, on cached vectors, at no encoding cost.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as transformers_logging
 
 from . import progress
 from .errors import EncoderError, HeadstartWarning, count
@@ -27,6 +29,19 @@ PRECISIONS = ("fp32", "bf16")
 LAYER_COMBINES = ("concat", "mean")
 _DEFAULT_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+@contextlib.contextmanager
+def without_transformers_bars():
+    """Hide transformers' own progress bars ("Loading weights") inside the block: the API prints nothing, and the
+    CLI draws its own bars."""
+    shown = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            transformers_logging.enable_progress_bar()
 
 
 def resolve_encoder(name: str | None) -> tuple[str, str]:
@@ -171,8 +186,9 @@ class Encoder:
         """Load an encoder from a local folder or Hub id (None: the packaged all-MiniLM-L6-v2)."""
         display, source = resolve_encoder(name)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(source)
-            model = AutoModel.from_pretrained(source, use_safetensors=True)
+            with without_transformers_bars():
+                tokenizer = AutoTokenizer.from_pretrained(source)
+                model = AutoModel.from_pretrained(source, use_safetensors=True)
         except Exception as exc:  # transformers raises many types; the user needs one clear line
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise EncoderError(

@@ -22,7 +22,9 @@ from .. import artifacts
 from ..cache import encode_cached
 from ..costs import count_parameters, peak_rss_mb
 from ..data import first_occurrence, stratified_split
-from ..encoders import Encoder, check_feature_options, combine_layers, fingerprint_of, layer_numbers, load_encoder, pool, with_instruction
+from ..encoders import (
+    Encoder, check_feature_options, combine_layers, fingerprint_of, layer_numbers, load_encoder, pool, with_instruction, without_transformers_bars,
+)
 from ..errors import HeadstartError, ModelFormatError
 from ..heads import check_head_options, head_from_state, make_head, sample_weights, train_head, validation_scores
 from ..model import (
@@ -259,7 +261,8 @@ class FineTunedClassifier(TextClassifier):
 
     def _artifact(self):
         def write_encoder(staging: Path) -> None:
-            self.encoder_.model.save_pretrained(staging / "encoder", safe_serialization=True)
+            with without_transformers_bars():
+                self.encoder_.model.save_pretrained(staging / "encoder", safe_serialization=True)
             self.encoder_.tokenizer.save_pretrained(staging / "encoder")
 
         config = {"encoder": {**encoder_record(self.encoder_), "spec": "encoder/ (saved in this folder)"}}

@@ -251,9 +251,10 @@ def test_csv_labels_keep_their_text_and_match_a_model_trained_on_numbers(tmp_pat
     (["demo", "--test-size", "0"], "--test-size must be at least 1 (got 0)"),
     (["train", "--validation-fraction", "1.5"], "--validation-fraction must be at least 0 and below 1 (got 1.5)"),
     (["demo", "--n-per-class", "-1"], "--n-per-class must be at least 1 (got -1)"),
+    (["compare", "--test-size", "0"], "--test-size must be a fraction above 0 and below 1, or a number of examples (got 0)"),
 ])
 def test_out_of_range_numbers_are_one_error_line(argv, message, data_csv, tmp_path, tiny_encoder, capsys):
-    if argv[0] == "train":
+    if argv[0] in ("train", "compare"):
         argv = [*argv, data_csv, "--encoder", tiny_encoder, "--out", tmp_path / "m"]
     code, out, err = run(argv, capsys)
     assert code == 2 and err.startswith(f"error: {message}") and len(err.splitlines()) == 1 and out == ""

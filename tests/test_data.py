@@ -136,3 +136,17 @@ def test_spreadsheet_exports_are_read_or_named(tmp_path):
     path.write_bytes("text,label\n\u201cquoted\u201d,pos\n".encode("cp1252"))
     with pytest.raises(DataError, match="--encoding cp1252"):
         read_table(path)
+
+
+def test_rows_swallowed_by_an_unclosed_quote_are_warned_about(tmp_path):
+    path = tmp_path / "open.csv"
+    rows = [f"text {i},{'pos' if i % 2 else 'neg'}" for i in range(12)]
+    rows[3] = '"Best purchase ever,pos'
+    rows[8] = 'he said "meh" about it,neg'
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    with pytest.warns(HeadstartWarning, match="row 4 of .* holds 6 lines that look like rows of the file"):
+        read_table(path)
+    path.write_text('text,label\n"a review\nover two lines, with a comma",pos\nshort,neg\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(read_table(path)) == 2

@@ -473,6 +473,8 @@ def compare(
     sizes = parse_n_per_class(n_per_class)
     _in_range("--seeds", seeds, 1)
     _in_range("--max-length", max_length, 1)
+    if not test_size > 0:
+        raise HeadstartError(f"--test-size must be a fraction above 0 and below 1, or a number of examples (got {test_size:g})")
     options = {"encoder": encoder, "max_length": max_length, "epochs": epochs}
     if label_descriptions:
         options["label_descriptions"] = _read_descriptions(label_descriptions)

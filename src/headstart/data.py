@@ -104,7 +104,22 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     if not isinstance(df.index, pd.RangeIndex):  # pandas made the surplus leading fields an index
         raise DataError(f"rows of {path} have more fields than its header; quote the texts that contain "
                         f"{'a tab' if separator == chr(9) else repr(separator)}, or remove the extra fields")
+    _warn_swallowed_rows(df, separator, path)
     return df
+
+
+def _warn_swallowed_rows(df: pd.DataFrame, separator: str, path: Path) -> None:
+    """Warn about a field whose lines look like rows of the file: a quote that is never closed reads the rows after
+    it into one text, and the file still parses."""
+    fields = len(df.columns) - 1
+    for column in df.columns:
+        for row, value in enumerate(df[column].tolist()):
+            inner = value.split("\n")[1:] if isinstance(value, str) else []
+            if len(inner) >= 3 and all(line.count(separator) >= fields for line in inner[:-1]):  # the last holds the quote
+                warnings.warn(f"row {row + 1} of {path} holds {len(inner) + 1} lines that look like rows of the file: if a quote "
+                              "in it is never closed, the rows after it were read into it; check that row's quotes",
+                              HeadstartWarning, stacklevel=3)
+                return
 
 
 def _unquote(field: str) -> str:

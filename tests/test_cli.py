@@ -286,3 +286,16 @@ def test_cache_command_reports_a_damaged_cache_without_touching_it_and_clears_it
     assert sorted(p.name for p in private_cache.iterdir()) == ["embeddings.sqlite", "embeddings.sqlite.corrupt-20260101-000000"]
     code, out, _ = run(["cache", "--clear", "--json"], capsys)
     assert json.loads(out)["freed_bytes"] == 2400 and not list(private_cache.iterdir())
+
+
+def test_predict_keeps_the_columns_asked_for_beside_each_prediction(trained, tmp_path, capsys):
+    path = tmp_path / "new.csv"
+    pd.DataFrame({"ticket_id": ["007", "008"], "text": ["good great love", "bad awful hate"]}).to_csv(path, index=False)
+    code, out, err = run(["predict", trained, path, "--keep", "ticket_id"], capsys)
+    assert code == 0, err
+    assert pd.read_csv(pd.io.common.StringIO(out), dtype=str).to_dict("list") == {
+        "ticket_id": ["007", "008"], "text": ["good great love", "bad awful hate"], "label": ["pos", "neg"]}
+    code, _, err = run(["predict", trained, path, "--keep", "id"], capsys)
+    assert code == 2 and "no --keep column 'id'; the columns are: ticket_id, text" in err
+    code, _, err = run(["predict", trained, path, "--keep", "text"], capsys)
+    assert code == 2 and "has the name of an output column" in err

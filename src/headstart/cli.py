@@ -260,6 +260,7 @@ def predict(
     out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write .csv or .jsonl [default: CSV on stdout]."),
     proba: bool = typer.Option(False, "--proba", help="Add one probability column per label."),
     text_col: Optional[str] = TEXT_COL,
+    keep: Optional[str] = typer.Option(None, "--keep", help="Columns of a data file to copy beside each prediction, e.g. id,date."),
     encoding: str = ENCODING,
     force: bool = FORCE,
 ) -> None:
@@ -267,17 +268,23 @@ def predict(
     import pandas as pd
 
     from . import strategies
-    from .data import read_texts
+    from .data import read_inputs
 
     _check_output_file(out_file, force, (".csv", ".jsonl"))
+    keep_columns = [c.strip() for c in (keep or "").split(",") if c.strip()]
     with _session():
         model = strategies.load(model_dir)
-        texts = read_texts(source, text_col, encoding)
+        texts, kept = read_inputs(source, text_col, encoding, keep_columns)
+        outputs = ["text", "label", *([f"p_{label}" for label in model.classes_] if proba else [])]
+        clash = [column for column in kept.columns if column in outputs]
+        if clash:
+            raise HeadstartError(f"--keep column {clash[0]!r} has the name of an output column; copy it under another name first")
         probabilities = model.predict_proba(texts)
     table = pd.DataFrame({"text": texts, "label": model.classes_[probabilities.argmax(axis=1)]})
     if proba:
         for i, label in enumerate(model.classes_):
             table[f"p_{label}"] = probabilities[:, i].round(6)
+    table = pd.concat([kept.reset_index(drop=True), table], axis=1)
     if out_file is None:
         sys.stdout.write(table.to_csv(index=False))
     elif out_file.suffix.lower() == ".jsonl":

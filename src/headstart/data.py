@@ -8,6 +8,7 @@ import io
 import json
 import sys
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,8 +114,9 @@ def _warn_swallowed_rows(df: pd.DataFrame, separator: str, path: Path) -> None:
     it into one text, and the file still parses."""
     fields = len(df.columns) - 1
     for column in df.columns:
-        for row, value in enumerate(df[column].tolist()):
-            inner = value.split("\n")[1:] if isinstance(value, str) else []
+        values = df[column].astype(str)
+        for row, value in values[values.str.contains("\n", regex=False)].items():
+            inner = value.split("\n")[1:]
             if len(inner) >= 3 and all(line.count(separator) >= fields for line in inner[:-1]):  # the last holds the quote
                 warnings.warn(f"row {row + 1} of {path} holds {len(inner) + 1} lines that look like rows of the file: if a quote "
                               "in it is never closed, the rows after it were read into it; check that row's quotes",
@@ -290,6 +292,14 @@ def normalise_labels(labels: list) -> list:
 
 def read_texts(source: str | Path, text_col: str | None = None, encoding: str = "utf-8") -> list[str]:
     """Texts to predict: a data file with a text column, or a plain file / ``-`` (stdin) with one text per line."""
+    return read_inputs(source, text_col, encoding)[0]
+
+
+def read_inputs(
+    source: str | Path, text_col: str | None = None, encoding: str = "utf-8", keep: Sequence[str] = ()
+) -> tuple[list[str], pd.DataFrame]:
+    """``read_texts``, and the data file's columns named in ``keep`` (an id, a date), to carry beside predictions."""
+    kept = pd.DataFrame()
     if str(source) == "-":
         lines = _lines(sys.stdin.read())
     else:
@@ -300,16 +310,19 @@ def read_texts(source: str | Path, text_col: str | None = None, encoding: str = 
             df = read_table(path, encoding)
             column = _pick_column(df, text_col, TEXT_COLUMNS, "text", "--text-col")
             lines = ["" if _is_missing(t) else str(t) for t in df[column].tolist()]
+            kept = df[[_pick_column(df, name, (), "--keep", "--keep") for name in keep]]
         else:
             lines = _read_lines(path, encoding)
+    if keep and kept.empty and lines:
+        raise DataError(f"--keep copies columns of a data file; {source} is plain text, one text per line: give a .csv, .tsv, .jsonl or .parquet")
     if not lines:
         raise DataError(f"{source} holds no texts; give at least one")
     empty = [i for i, text in enumerate(lines) if not text.strip()]
     if empty:
         rows = ", ".join(str(i + 1) for i in empty[:5]) + (" ..." if len(empty) > 5 else "")
-        warnings.warn(f"{len(empty)} of {count(len(lines), 'text')} {'is' if len(empty) == 1 else 'are'} empty (rows {rows}); they keep their rows, with what the model "
-                      "gives an empty text", HeadstartWarning, stacklevel=2)
-    return lines
+        warnings.warn(f"{len(empty)} of {count(len(lines), 'text')} {'is' if len(empty) == 1 else 'are'} empty (rows {rows}); they keep "
+                      "their rows, with what the model gives an empty text", HeadstartWarning, stacklevel=2)
+    return lines, kept
 
 
 def _read_lines(path: Path, encoding: str) -> list[str]:

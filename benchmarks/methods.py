@@ -193,7 +193,8 @@ def hs_frozen_bf16(train, y, test, seed, encoder_dir):
 
 def hs_lpft(train, y, test, seed, encoder_dir):
     """headstart ``lp-ft``: a linear probe on cached frozen features, then every weight fine-tuned from it (but the
-    unused pooler; the cells in BENCHMARKS.md predate that and count its 147,840 parameters as trainable)."""
+    unused pooler; most cells in BENCHMARKS.md predate that and count its 147,840 parameters as trainable, those rerun
+    on 2026-12-01 do not, so a row's mean count can fall between the two)."""
     return _headstart(headstart.build("lp-ft", encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed), train, y, test)
 
 

@@ -538,7 +538,8 @@ def advise(
         f"{advice['texts_cached']} already cached; encoder {measured['encode_texts_per_second']:.0f} texts/s forward, "
         f"{measured['train_texts_per_second']:.0f} texts/s training"
     )
-    table = Table(title=f"estimated training time (budget {advice['budget_seconds']:.0f} s)")
+    table = Table(title=f"estimated training time (budget {advice['budget_seconds']:.0f} s), after loading the encoder "
+                        f"({measured['encoder_load_seconds']:.1f} s), which all but tfidf do once")
     table.add_column("strategy")
     table.add_column("seconds", justify="right")
     for name, seconds in advice["estimated_fit_seconds"].items():

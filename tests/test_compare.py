@@ -10,7 +10,7 @@ import pytest
 from headstart.cli import main
 from headstart.compare import RESULTS, fixed_split, parse_n_per_class, run_comparison, verdict
 from headstart.report import confusion
-from headstart.errors import HeadstartError, HeadstartWarning, OutputExistsError
+from headstart.errors import HeadstartError, HeadstartWarning, OutputExistsError, TruncationWarning
 from headstart.report import write_report
 
 from conftest import sentiment_data
@@ -186,3 +186,11 @@ def test_the_confusion_picture_of_many_classes_stays_bounded():
     run = {"strategy": "frozen", "n_per_class": 8, "labels": labels, "confusion_matrix": np.eye(200, dtype=int).tolist()}
     figure = confusion([run], "frozen", 8)
     assert max(figure.get_size_inches()) <= 16 and not figure.axes[0].texts
+
+
+def test_truncation_is_warned_once_for_the_data_not_once_per_run(tmp_path, data, tiny_encoder):
+    texts, labels = data
+    with pytest.warns(TruncationWarning) as caught:
+        run_comparison(texts, labels, tmp_path / "cmp", ["frozen"], [4, 8], 2, 0.3, {"encoder": tiny_encoder, "max_length": 4})
+    truncation = [str(w.message) for w in caught if issubclass(w.category, TruncationWarning)]
+    assert truncation == [f"{len(texts)} of {len(texts)} texts were longer than 4 tokens and were truncated"]

@@ -22,7 +22,7 @@ from . import strategies
 from .costs import PeakMemory
 from .data import check_labeled, sample_per_class
 from .encoders import load_encoder
-from .errors import HeadstartError, HeadstartWarning, OutputExistsError, count
+from .errors import HeadstartError, HeadstartWarning, OutputExistsError, TruncationWarning, count
 from .metrics import evaluate
 from .model import data_sha256
 
@@ -164,7 +164,10 @@ def run_comparison(
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(options.items())},
     }
     if any(strategies.strategy_class(name) is not strategies.TfidfClassifier for name in names):
-        load_encoder(options.get("encoder")).fingerprint()  # loaded once, before any run is timed or anything written
+        encoder = load_encoder(options.get("encoder"))
+        encoder.fingerprint()  # loaded once, before any run is timed or anything written
+        frozen = strategies.build("frozen", **options)  # the max_length and instruction every encoder strategy uses
+        encoder.warn_truncated(data.texts, frozen.max_length, frozen.instruction)  # once here, not once per run
     prepare_output(out_dir, manifest, force)
     smallest = {c: int(np.sum(y[train_pool] == c)) for c in np.unique(y)}
     for n in n_per_class:
@@ -204,13 +207,15 @@ def run_one(name: str, train_texts: list[str], train_y: np.ndarray, test_texts: 
     """Fit one strategy and predict the test split, both cold (no embedding cache: every strategy encodes what it
     reads, as on new data), and record accuracy and every cost."""
     model = strategies.build(name, **{**options, "seed": seed, "cache": False})
-    with PeakMemory() as memory:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncationWarning)  # given once for the whole data by run_comparison
+        with PeakMemory() as memory:
+            started = time.perf_counter()
+            model.fit(train_texts, train_y)
+            fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        model.fit(train_texts, train_y)
-        fit_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    proba = model.predict_proba(test_texts)
-    predict_seconds = time.perf_counter() - started
+        proba = model.predict_proba(test_texts)
+        predict_seconds = time.perf_counter() - started
     report = evaluate(test_y, model.classes_[proba.argmax(axis=1)], model.classes_.tolist(), proba)
     info = model.training_info_
     trainable = info["trainable_parameters"]

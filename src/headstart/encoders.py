@@ -21,7 +21,7 @@ from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
 from . import progress
-from .errors import EncoderError, HeadstartWarning, count
+from .errors import EncoderError, TruncationWarning, count
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 POOLINGS = ("mean", "cls", "max")
@@ -335,6 +335,13 @@ class Encoder:
             yield rows, states, batch
             advance(len(rows))
 
+    def warn_truncated(self, texts: Sequence[str], max_length: int, instruction: str | None = None) -> None:
+        """Warn how many of these texts ``max_length`` cuts, without encoding them (``compare`` warns once for the whole
+        data, not once per run)."""
+        prompts = with_instruction(list(texts), instruction)
+        limit = min(max_length, self.max_positions)
+        self._warn_truncated(prompts, self.tokenize(prompts, limit, padding=False)["input_ids"], limit)
+
     def _warn_truncated(self, prompts: list[str], ids: list[list[int]], limit: int) -> None:
         at_limit = [p for p, x in zip(prompts, ids) if len(x) >= limit]
         if not at_limit:
@@ -346,7 +353,7 @@ class Encoder:
         if truncated:
             warnings.warn(
                 f"{truncated} of {count(len(prompts), 'text')} {(were := 'was' if truncated == 1 else 'were')} longer than {limit} tokens and {were} truncated",
-                HeadstartWarning,
+                TruncationWarning,
                 stacklevel=3,
             )
 

@@ -31,6 +31,10 @@ class HeadstartWarning(UserWarning):
     """A recoverable oddity: counted and reported, never fatal."""
 
 
+class TruncationWarning(HeadstartWarning):
+    """Texts longer than ``max_length`` tokens were cut to it."""
+
+
 def count(n: int, noun: str, verb: str = "") -> str:
     """"1 class has", "3 classes have": a count, its noun and (given the plural verb) the verb, agreeing."""
     plural = noun + ("es" if noun.endswith(("s", "x", "ch")) else "s")
@@ -47,4 +51,5 @@ __all__ = [
     "ModelFormatError",
     "NotFittedError",
     "OutputExistsError",
+    "TruncationWarning",
 ]

@@ -14,7 +14,7 @@ import headstart
 from headstart import FrozenEncoderClassifier, NotFittedError
 from headstart.model import choose_layers
 from headstart.encoders import fingerprint_of, load_encoder
-from headstart.errors import FingerprintMismatchError, ModelFormatError, OutputExistsError
+from headstart.errors import FingerprintMismatchError, HeadstartWarning, ModelFormatError, OutputExistsError
 
 from conftest import make_tiny_encoder, sentiment_data
 
@@ -326,3 +326,10 @@ def test_a_saved_model_keeps_no_cache_folder_of_the_machine_it_was_trained_on(ti
         model = FrozenEncoderClassifier(encoder=tiny_encoder, C=1.0, cache=cache).fit(*toy_data)
         saved[cache] = json.loads((model.save(tmp_path / f"m{bool(cache)}") / "headstart.json").read_text())["params"]["cache"]
     assert saved == {str(tmp_path / "alice"): True, False: False}
+
+
+def test_a_warning_names_the_callers_line_not_headstarts(tiny_encoder):
+    texts, labels = sentiment_data(n_per_class=3)
+    with pytest.warns(HeadstartWarning, match="fewer than 5 examples") as caught:
+        FrozenEncoderClassifier(encoder=tiny_encoder, C=1.0).fit(texts, labels)
+    assert {w.filename for w in caught if issubclass(w.category, HeadstartWarning)} == {__file__}

@@ -14,14 +14,13 @@ import json
 import os
 import sqlite3
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .encoders import Encoder
-from .errors import HeadstartWarning
+from .errors import warn
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS vectors (
     namespace TEXT NOT NULL, text_sha TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL, digest TEXT NOT NULL,
@@ -54,7 +53,7 @@ class EmbeddingCache:
         self._disabled = False
 
     def _warn(self, message: str) -> None:
-        warnings.warn(f"embedding cache {self.path}: {message}", HeadstartWarning, stacklevel=4)
+        warn(f"embedding cache {self.path}: {message}")
 
     def _connect(self) -> sqlite3.Connection | None:
         if self._conn is not None or self._disabled:

@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import progress
-from .errors import HeadstartError, HeadstartWarning, count
+from .errors import HeadstartError, HeadstartWarning, count, warn
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -319,8 +319,8 @@ def evaluate(
         report = evaluate_predictions(truth, model.classes_[proba.argmax(axis=1)], model.classes_.tolist(), proba)
         if report["unseen_labels"]:
             found = ", ".join(f"{label} ({n})" for label, n in report["unseen_labels"].items())
-            warnings.warn(f"{count(sum(report['unseen_labels'].values()), 'example', 'have')} labels the model was not trained on: {found}; "
-                          "they count as errors", HeadstartWarning, stacklevel=1)
+            warn(f"{count(sum(report['unseen_labels'].values()), 'example', 'have')} labels the model was not trained on: {found}; "
+                          "they count as errors")
     if json_out:
         out.print_json(json.dumps(report))
         return

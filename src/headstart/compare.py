@@ -22,7 +22,7 @@ from . import strategies
 from .costs import PeakMemory
 from .data import check_labeled, sample_per_class
 from .encoders import load_encoder
-from .errors import HeadstartError, HeadstartWarning, OutputExistsError, TruncationWarning, count
+from .errors import HeadstartError, OutputExistsError, TruncationWarning, count, warn
 from .metrics import evaluate
 from .model import data_sha256
 
@@ -120,7 +120,7 @@ def fixed_split(texts: Sequence[str], y: np.ndarray, test_size: float | int) -> 
     if single.all():
         raise HeadstartError("every class has a single example, so none can be tested; label at least two examples of a class")
     if rare:
-        warnings.warn(f"{count(len(rare), 'class', 'have')} a single example: trained on, but not tested", HeadstartWarning, stacklevel=3)
+        warn(f"{count(len(rare), 'class', 'have')} a single example: trained on, but not tested")
     try:
         _, tested = train_test_split(distinct[~single], test_size=test_size, stratify=y[distinct[~single]], random_state=SPLIT_SEED)
     except ValueError as exc:
@@ -173,12 +173,9 @@ def run_comparison(
     for n in n_per_class:
         short = {c: k for c, k in smallest.items() if n is not None and k < n}
         if short:
-            warnings.warn(
+            warn(
                 f"--n-per-class {n} is more than some classes have ({', '.join(f'{c}: {k}' for c, k in short.items())}); "
-                "using all of their examples",
-                HeadstartWarning,
-                stacklevel=2,
-            )
+                "using all of their examples")
     runs = read_results(out_dir)
     done = {(r["strategy"], r["n_per_class"], r["seed"]) for r in runs}
     plan = [(n, seed, name) for n in n_per_class for seed in range(seeds) for name in names]

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, HeadstartWarning, count
+from .errors import DataError, count, warn
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 TEXT_COLUMNS = ("text", "texts", "sentence", "sentences", "review", "content", "body", "document", "message", "question", "tweet")
@@ -118,9 +117,8 @@ def _warn_swallowed_rows(df: pd.DataFrame, separator: str, path: Path) -> None:
         for row, value in values[values.str.contains("\n", regex=False)].items():
             inner = value.split("\n")[1:]
             if len(inner) >= 3 and all(line.count(separator) >= fields for line in inner[:-1]):  # the last holds the quote
-                warnings.warn(f"row {row + 1} of {path} holds {len(inner) + 1} lines that look like rows of the file: if a quote "
-                              "in it is never closed, the rows after it were read into it; check that row's quotes",
-                              HeadstartWarning, stacklevel=3)
+                warn(f"row {row + 1} of {path} holds {len(inner) + 1} lines that look like rows of the file: if a quote "
+                              "in it is never closed, the rows after it were read into it; check that row's quotes")
                 return
 
 
@@ -229,7 +227,7 @@ def check_labeled(texts: list, labels: list, source: str = "the data", training:
         raise DataError(f"all texts in {source} are empty; check the text column (--text-col)")
     dropped = len(texts) - len(keep)
     if dropped:
-        warnings.warn(f"dropped {count(dropped, 'row')} with an empty text", HeadstartWarning, stacklevel=2)
+        warn(f"dropped {count(dropped, 'row')} with an empty text")
     texts = [str(texts[i]) for i in keep]
     labels = normalise_labels([labels[i] for i in keep])
     if not training:
@@ -241,11 +239,8 @@ def check_labeled(texts: list, labels: list, source: str = "the data", training:
     _warn_look_alike_labels(classes)
     rare = [f"{c!s} ({n})" for c, n in zip(classes, counts) if n < RARE_CLASS]
     if rare:
-        warnings.warn(
-            f"{count(len(rare), 'class', 'have')} fewer than {RARE_CLASS} examples: {', '.join(rare)}; their predictions will be unreliable",
-            HeadstartWarning,
-            stacklevel=2,
-        )
+        warn(
+            f"{count(len(rare), 'class', 'have')} fewer than {RARE_CLASS} examples: {', '.join(rare)}; their predictions will be unreliable")
     return LabeledData(texts, labels, dropped)
 
 
@@ -258,8 +253,8 @@ def _warn_conflicting_labels(texts: list[str], labels: list) -> None:
     if conflicting:
         text, found = next(iter(conflicting.items()))
         shown = text if len(text) <= 60 else text[:57] + "..."
-        warnings.warn(f"{count(len(conflicting), 'text', 'occur')} with more than one label (e.g. {shown!r}: {', '.join(sorted(found))}); "
-                      "no model can get every copy right, so check their labels", HeadstartWarning, stacklevel=3)
+        warn(f"{count(len(conflicting), 'text', 'occur')} with more than one label (e.g. {shown!r}: {', '.join(sorted(found))}); "
+                      "no model can get every copy right, so check their labels")
 
 
 def _warn_look_alike_labels(classes: np.ndarray) -> None:
@@ -271,8 +266,8 @@ def _warn_look_alike_labels(classes: np.ndarray) -> None:
     alike = [group for group in groups.values() if len(group) > 1]
     if alike:
         shown = "; ".join(", ".join(repr(label) for label in group) for group in alike[:3])
-        warnings.warn(f"labels differ only in case or spaces ({shown}) and are trained as different classes; "
-                      "if they are one class, write them the same way", HeadstartWarning, stacklevel=3)
+        warn(f"labels differ only in case or spaces ({shown}) and are trained as different classes; "
+                      "if they are one class, write them the same way")
 
 
 def normalise_labels(labels: list) -> list:
@@ -285,7 +280,7 @@ def normalise_labels(labels: list) -> list:
     kinds = {type(x) for x in plain}
     if len(kinds) > 1:
         names = ", ".join(sorted(k.__name__ for k in kinds))
-        warnings.warn(f"labels mix types ({names}); treating all as text", HeadstartWarning, stacklevel=3)
+        warn(f"labels mix types ({names}); treating all as text")
         plain = [str(x) for x in plain]
     return plain
 
@@ -320,8 +315,8 @@ def read_inputs(
     empty = [i for i, text in enumerate(lines) if not text.strip()]
     if empty:
         rows = ", ".join(str(i + 1) for i in empty[:5]) + (" ..." if len(empty) > 5 else "")
-        warnings.warn(f"{len(empty)} of {count(len(lines), 'text')} {'is' if len(empty) == 1 else 'are'} empty (rows {rows}); they keep "
-                      "their rows, with what the model gives an empty text", HeadstartWarning, stacklevel=2)
+        warn(f"{len(empty)} of {count(len(lines), 'text')} {'is' if len(empty) == 1 else 'are'} empty (rows {rows}); they keep "
+                      "their rows, with what the model gives an empty text")
     return lines, kept
 
 

@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import json
 import re
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
 from . import progress
-from .errors import EncoderError, TruncationWarning, count
+from .errors import EncoderError, TruncationWarning, count, warn
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 POOLINGS = ("mean", "cls", "max")
@@ -351,11 +350,8 @@ class Encoder:
         longer = self.tokenizer(at_limit, truncation=True, max_length=limit + 1)["input_ids"]
         truncated = sum(len(x) > limit for x in longer)
         if truncated:
-            warnings.warn(
-                f"{truncated} of {count(len(prompts), 'text')} {(were := 'was' if truncated == 1 else 'were')} longer than {limit} tokens and {were} truncated",
-                TruncationWarning,
-                stacklevel=3,
-            )
+            warn(
+                f"{truncated} of {count(len(prompts), 'text')} {(were := 'was' if truncated == 1 else 'were')} longer than {limit} tokens and {were} truncated", TruncationWarning)
 
 
 _loaded: dict[str, Encoder] = {}

@@ -1,5 +1,8 @@
 """Typed errors. The API raises them; the CLI turns each into one line and exit status 2."""
 
+import sys
+import warnings
+
 from sklearn.exceptions import NotFittedError  # re-exported: sklearn's own, so sklearn tools recognise it
 
 
@@ -33,6 +36,15 @@ class HeadstartWarning(UserWarning):
 
 class TruncationWarning(HeadstartWarning):
     """Texts longer than ``max_length`` tokens were cut to it."""
+
+
+def warn(message: str, category: type[Warning] = HeadstartWarning) -> None:
+    """``warnings.warn``, attributed to the first caller outside headstart, so that a warning names the user's line
+    (Python 3.12's ``skip_file_prefixes``)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "headstart":
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def count(n: int, noun: str, verb: str = "") -> str:

@@ -12,7 +12,6 @@ import functools
 import hashlib
 import math
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from .cache import EmbeddingCache, encode_cached
 from .costs import count_parameters, peak_rss_mb
 from .data import as_texts, check_labeled, column_of
 from .encoders import Encoder, check_feature_options, combine_layers, encoder_spec, layer_candidates, load_encoder, with_instruction
-from .errors import FingerprintMismatchError, HeadstartError, HeadstartWarning, ModelFormatError
+from .errors import FingerprintMismatchError, HeadstartError, ModelFormatError, warn
 from .heads import FROZEN_HEADS, check_head_options, head_from_state, train_head
 
 
@@ -289,8 +288,8 @@ class FrozenEncoderClassifier(TextClassifier):
         validations = {c: fits[c][1].get("validation") or {} for c in candidates}
         scores = {c: validations[c].get("accuracy") for c in candidates}
         if len(candidates) > 1 and None in scores.values():
-            warnings.warn("layers='auto' found no validation data to compare layer sets (every class has a single "
-                          "example, or the mlp head has validation_fraction=0); using the last four layers", HeadstartWarning, stacklevel=2)
+            warn("layers='auto' found no validation data to compare layer sets (every class has a single "
+                          "example, or the mlp head has validation_fraction=0); using the last four layers")
         self.layers_ = choose_layers(candidates, scores, validations[candidates[0]].get("examples", len(texts)))
         self.head_, head_info = fits[self.layers_]
         done = time.perf_counter()

@@ -188,9 +188,10 @@ def test_the_confusion_picture_of_many_classes_stays_bounded():
     assert max(figure.get_size_inches()) <= 16 and not figure.axes[0].texts
 
 
-def test_truncation_is_warned_once_for_the_data_not_once_per_run(tmp_path, data, tiny_encoder):
+def test_the_datas_oddities_are_warned_once_not_once_per_run(tmp_path, data, tiny_encoder):
     texts, labels = data
     with pytest.warns(TruncationWarning) as caught:
         run_comparison(texts, labels, tmp_path / "cmp", ["frozen"], [4, 8], 2, 0.3, {"encoder": tiny_encoder, "max_length": 4})
     truncation = [str(w.message) for w in caught if issubclass(w.category, TruncationWarning)]
     assert truncation == [f"{len(texts)} of {len(texts)} texts were longer than 4 tokens and were truncated"]
+    assert not [w for w in caught if "fewer than 5 examples" in str(w.message)]  # the samples of 4 per class are the user's choice

@@ -5,7 +5,7 @@ import warnings
 import pandas as pd
 import pytest
 
-from headstart.data import check_labeled, load_labeled, read_table, read_texts
+from headstart.data import check_labeled, load_labeled, read_inputs, read_table
 from headstart.errors import DataError, HeadstartWarning
 
 
@@ -73,7 +73,7 @@ def test_rows_with_more_fields_than_the_header_are_refused(tmp_path):
 def test_lines_split_at_line_ends_only(tmp_path):
     path = tmp_path / "t.txt"
     path.write_bytes("wait\u2028what?\x0cno\r\nsecond line\r\n".encode())
-    assert read_texts(path) == ["wait\u2028what?\x0cno", "second line"]
+    assert read_inputs(path)[0] == ["wait\u2028what?\x0cno", "second line"]
     jsonl = tmp_path / "d.jsonl"
     jsonl.write_text(json.dumps({"text": "a\u2028b", "label": "x"}, ensure_ascii=False) + "\n")
     assert read_table(jsonl)["text"].tolist() == ["a\u2028b"]
@@ -118,7 +118,7 @@ def test_empty_texts_to_predict_keep_their_rows_with_a_warning(tmp_path):
     path = tmp_path / "new.txt"
     path.write_text("good\n\n   \nbad\n")
     with pytest.warns(HeadstartWarning, match=r"2 of 4 texts are empty \(rows 2, 3\)"):
-        assert read_texts(path) == ["good", "", "   ", "bad"]
+        assert read_inputs(path)[0] == ["good", "", "   ", "bad"]
 
 
 def test_spreadsheet_exports_are_read_or_named(tmp_path):

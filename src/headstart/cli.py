@@ -377,7 +377,7 @@ def embed(
     import torch
 
     from .cache import encode_cached
-    from .data import read_texts
+    from .data import read_inputs
     from .encoders import check_feature_options, combine_layers, layer_candidates, load_encoder
     from .model import make_cache
 
@@ -386,7 +386,7 @@ def embed(
     if spec == "auto":
         raise HeadstartError("--layers auto chooses layers by cross-validation on labels, so it is for train; give last4 or layer numbers")
     with _session():
-        texts = read_texts(data, text_col, encoding)
+        texts, _ = read_inputs(data, text_col, encoding)
         model = load_encoder(encoder)
         chosen = layer_candidates(spec, model.num_layers)[0]
         check_feature_options(pooling, chosen, layer_combine, model.num_layers)

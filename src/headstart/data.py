@@ -285,15 +285,11 @@ def normalise_labels(labels: list) -> list:
     return plain
 
 
-def read_texts(source: str | Path, text_col: str | None = None, encoding: str = "utf-8") -> list[str]:
-    """Texts to predict: a data file with a text column, or a plain file / ``-`` (stdin) with one text per line."""
-    return read_inputs(source, text_col, encoding)[0]
-
-
 def read_inputs(
     source: str | Path, text_col: str | None = None, encoding: str = "utf-8", keep: Sequence[str] = ()
 ) -> tuple[list[str], pd.DataFrame]:
-    """``read_texts``, and the data file's columns named in ``keep`` (an id, a date), to carry beside predictions."""
+    """Texts to predict: a data file's text column, or a plain file / ``-`` (stdin) with one text per line; and the data
+    file's columns named in ``keep`` (an id, a date), to carry beside predictions."""
     kept = pd.DataFrame()
     if str(source) == "-":
         lines = _lines(sys.stdin.read())

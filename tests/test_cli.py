@@ -299,3 +299,23 @@ def test_predict_keeps_the_columns_asked_for_beside_each_prediction(trained, tmp
     assert code == 2 and "no --keep column 'id'; the columns are: ticket_id, text" in err
     code, _, err = run(["predict", trained, path, "--keep", "text"], capsys)
     assert code == 2 and "has the name of an output column" in err
+
+
+def test_evaluate_tables_keep_long_labels_whole(capsys):
+    from rich.console import Console
+
+    from headstart.cli import confusion_fits, confusion_table, print_report
+
+    labels = [f"category {i} with a rather long name" for i in range(12)]
+    matrix = (np.eye(12, dtype=int) * 1000).tolist()
+    report = {"accuracy": 1.0, "macro_f1": 1.0, "majority_baseline": 0.1, "examples": 12_000, "labels": labels,
+              "per_class": {label: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1000} for label in labels},
+              "confusion_matrix": matrix}
+    print_report(report)  # into a pipe: the tables' natural width, not 80 columns
+    out = capsys.readouterr().out
+    assert all(out.count(label) == 3 for label in labels)  # per class, and the matrix's row and column
+    assert not confusion_fits(labels, matrix, 80) and confusion_fits(["neg", "pos"], [[3, 1], [0, 4]], 80)
+    terminal = Console(width=80, record=True)
+    terminal.print(confusion_table(labels, matrix, numbered=True))
+    shown = terminal.export_text()
+    assert "numbered as in the" in shown and shown.count("1000") == 12 and "…" not in shown

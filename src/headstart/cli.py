@@ -28,8 +28,9 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
     help="Freeze a pre-trained text encoder, train only a small head on its cached features, and compare strategies.",
 )
-# No markup: labels and paths such as "[positive]" are data, printed as they are.
-out = Console(soft_wrap=True, markup=False)
+# No markup: labels and paths such as "[positive]" are data, printed as they are. Written to a file or a pipe,
+# tables keep their natural width: rich would otherwise cut them, and the labels in them, to 80 columns.
+out = Console(soft_wrap=True, markup=False, width=None if sys.stdout.isatty() else 10_000)
 err = Console(stderr=True, soft_wrap=True, markup=False)
 _state = {"debug": False, "quiet": False}
 
@@ -339,19 +340,36 @@ def print_report(report: dict) -> None:
             f"{calibrated['log_loss']:.3f} (mean confidence {calibrated['mean_confidence']:.3f} against accuracy {calibrated['accuracy']:.3f}"
             + (f", over the {calibrated['examples']} examples with labels the model knows)" if calibrated["examples"] < report["examples"] else ")")
         )
+    numbered = not confusion_fits(report["labels"], report["confusion_matrix"], out.width)
     per_class = Table(title="per class")
-    for column in ("label", "precision", "recall", "F1", "support"):
+    columns = ("#",) * numbered + ("label", "precision", "recall", "F1", "support")
+    for column in columns:
         per_class.add_column(column, justify="left" if column == "label" else "right")
-    for label, row in report["per_class"].items():
-        per_class.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    for i, (label, row) in enumerate(report["per_class"].items()):
+        per_class.add_row(*(str(i),) * numbered, label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
+                          str(row["support"]))
     out.print(per_class)
-    matrix = Table(title="confusion matrix (rows: true, columns: predicted)")
-    matrix.add_column("")
-    for label in report["labels"]:
-        matrix.add_column(label, justify="right")
-    for label, row in zip(report["labels"], report["confusion_matrix"]):
-        matrix.add_row(label, *map(str, row))
-    out.print(matrix)
+    out.print(confusion_table(report["labels"], report["confusion_matrix"], numbered))
+
+
+def confusion_fits(labels: list[str], matrix: list[list[int]], width: int) -> bool:
+    """Whether a confusion matrix headed by its labels fits the width."""
+    cells = max(len(str(value)) for row in matrix for value in row)
+    return max(map(len, labels)) + sum(max(len(label), cells) + 3 for label in labels) + 4 <= width
+
+
+def confusion_table(labels: list[str], matrix: list[list[int]], numbered: bool) -> Table:
+    """Rows true, columns predicted, headed by their labels, or ``numbered`` as in the per-class table (for labels too
+    long or too many to head a column), compactly, so that many classes fit a terminal."""
+    title = "confusion matrix (rows: true, columns: predicted" + (", numbered as in the per-class table)" if numbered else ")")
+    table = Table(title=title, box=box.SIMPLE_HEAD if numbered else box.HEAVY_HEAD, pad_edge=not numbered, collapse_padding=numbered)
+    names = [str(i) for i in range(len(labels))] if numbered else labels
+    table.add_column("", no_wrap=True)
+    for name in names:
+        table.add_column(name, justify="right", no_wrap=True)
+    for name, row in zip(names, matrix):
+        table.add_row(name, *map(str, row))
+    return table
 
 
 @app.command()

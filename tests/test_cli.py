@@ -319,3 +319,18 @@ def test_evaluate_tables_keep_long_labels_whole(capsys):
     terminal.print(confusion_table(labels, matrix, numbered=True))
     shown = terminal.export_text()
     assert "numbered as in the" in shown and shown.count("1000") == 12 and "…" not in shown
+
+
+def test_evaluate_shows_undefined_scores_as_dashes(capsys):
+    from headstart.cli import print_report
+    from headstart.metrics import evaluate
+
+    # "neu" is never predicted (no precision); "pos" is predicted but absent from the data (no recall); "mix" is neither.
+    report = evaluate(["neg", "neg", "neu"], ["neg", "pos", "neg"], labels=["neg", "neu", "pos", "mix"])
+    print_report(report)
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:6]]
+            for line in capsys.readouterr().out.split("confusion matrix")[0].splitlines() if line.startswith("│")}
+    assert rows["neg"] == ["0.500", "0.500", "0.500", "2"]
+    assert rows["neu"] == ["-", "0.000", "0.000", "1"]
+    assert rows["pos"] == ["0.000", "-", "0.000", "0"]
+    assert rows["mix"] == ["-", "-", "-", "0"]

@@ -345,9 +345,13 @@ def print_report(report: dict) -> None:
     columns = ("#",) * numbered + ("label", "precision", "recall", "F1", "support")
     for column in columns:
         per_class.add_column(column, justify="left" if column == "label" else "right")
+    predicted = np.sum(report["confusion_matrix"], axis=0)
     for i, (label, row) in enumerate(report["per_class"].items()):
-        per_class.add_row(*(str(i),) * numbered, label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
-                          str(row["support"]))
+        # A class never predicted has no precision, one absent from the data no recall: "-", not scikit-learn's 0.
+        # F1, 2TP / (2TP + FP + FN), lacks only when both are.
+        defined = {"precision": predicted[i], "recall": row["support"], "f1": predicted[i] + row["support"]}
+        scores = [f"{row[k]:.3f}" if n else "-" for k, n in defined.items()]
+        per_class.add_row(*(str(i),) * numbered, label, *scores, str(row["support"]))
     out.print(per_class)
     out.print(confusion_table(report["labels"], report["confusion_matrix"], numbered))
 

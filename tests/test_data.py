@@ -128,6 +128,9 @@ def test_spreadsheet_exports_are_read_or_named(tmp_path):
     path = tmp_path / "excel.csv"
     path.write_bytes(b"sep=;\r\ntext;label\r\ngood, really;pos\r\n")
     assert read_table(path).to_dict("list") == {"text": ["good, really"], "label": ["pos"]}
+    path = tmp_path / "semicolons.csv"
+    path.write_bytes(b'text;"label, final"\r\ngood, really;pos\r\n')  # a comma inside a quoted column name
+    assert read_table(path).to_dict("list") == {"text": ["good, really"], "label, final": ["pos"]}
     path = tmp_path / "book.csv"
     path.write_bytes(b"PK\x03\x04rest of a workbook")
     with pytest.raises(DataError, match="is a zip file .*save it as CSV UTF-8"):

@@ -6,6 +6,7 @@ import codecs
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -159,16 +160,17 @@ def _quoting(text: str, separator: str) -> int:
 
 def _delimiter(text: str, fmt: str) -> tuple[str, str]:
     """The text without an Excel ``sep=`` line, and its separator: tab for TSV; for CSV the one a ``sep=`` first line
-    names, else a comma, unless the header row has none but has semicolons or tabs, as spreadsheet programs write CSV
-    in locales whose decimal mark is a comma."""
+    names, else a comma, unless the header row has none outside quotes but has semicolons or tabs, as spreadsheet programs
+    write CSV in locales whose decimal mark is a comma."""
     if fmt == "tsv":
         return text, "\t"
     header, _, rest = text.partition("\n")
     if len(header.strip()) == 5 and header.startswith("sep="):
         return rest, header[4]
-    if "," not in header:
+    names = re.sub(r'"[^"]*"', "", header)  # a quoted column name may hold any separator
+    if "," not in names:
         for separator in (";", "\t"):
-            if separator in header:
+            if separator in names:
                 return text, separator
     return text, ","
 

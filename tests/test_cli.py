@@ -297,8 +297,14 @@ def test_predict_keeps_the_columns_asked_for_beside_each_prediction(trained, tmp
         "ticket_id": ["007", "008"], "text": ["good great love", "bad awful hate"], "label": ["pos", "neg"]}
     code, _, err = run(["predict", trained, path, "--keep", "id"], capsys)
     assert code == 2 and "no --keep column 'id'; the columns are: ticket_id, text" in err
-    code, _, err = run(["predict", trained, path, "--keep", "text"], capsys)
-    assert code == 2 and "has the name of an output column" in err
+    path = tmp_path / "test.csv"
+    pd.DataFrame({"text": ["good great love", "bad awful hate"], "label": ["neg", "neg"], "input_label": ["x", "y"]}).to_csv(path, index=False)
+    code, out, err = run(["predict", trained, path, "--keep", "label"], capsys)  # the file's label beside the prediction
+    assert code == 0, err
+    assert pd.read_csv(pd.io.common.StringIO(out), dtype=str).to_dict("list") == {
+        "input_label": ["neg", "neg"], "text": ["good great love", "bad awful hate"], "label": ["pos", "neg"]}
+    code, _, err = run(["predict", trained, path, "--keep", "label,input_label"], capsys)
+    assert code == 2 and "--keep would write two columns named 'input_label'" in err
 
 
 def test_evaluate_tables_keep_long_labels_whole(capsys):

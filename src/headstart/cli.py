@@ -261,7 +261,7 @@ def predict(
     out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write .csv or .jsonl [default: CSV on stdout]."),
     proba: bool = typer.Option(False, "--proba", help="Add one probability column per label."),
     text_col: Optional[str] = TEXT_COL,
-    keep: Optional[str] = typer.Option(None, "--keep", help="Columns of a data file to copy beside each prediction, e.g. id,date."),
+    keep: Optional[str] = typer.Option(None, "--keep", help="Columns of a data file to copy beside each prediction, e.g. id,date; one named like an output column (label) is written as input_label."),
     encoding: str = ENCODING,
     force: bool = FORCE,
 ) -> None:
@@ -277,9 +277,11 @@ def predict(
         model = strategies.load(model_dir)
         texts, kept = read_inputs(source, text_col, encoding, keep_columns)
         outputs = ["text", "label", *([f"p_{label}" for label in model.classes_] if proba else [])]
-        clash = [column for column in kept.columns if column in outputs]
+        kept = kept.rename(columns={c: f"input_{c}" for c in kept.columns if c in outputs})  # --keep label: the file's label
+        clash = [column for column in kept.columns if column in outputs or list(kept.columns).count(column) > 1]
         if clash:
-            raise HeadstartError(f"--keep column {clash[0]!r} has the name of an output column; copy it under another name first")
+            raise HeadstartError(f"--keep would write two columns named {clash[0]!r} (a kept column named like an output column is "
+                                 "written with input_ before its name); copy one under another name first")
         probabilities = model.predict_proba(texts)
     table = pd.DataFrame({"text": texts, "label": model.classes_[probabilities.argmax(axis=1)]})
     if proba:

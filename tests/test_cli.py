@@ -109,6 +109,15 @@ BAD_INPUTS = {
     "jsonl line not an object": (lambda t, e: ["train", write(t, "d.jsonl", '{"text": "good", "label": "a"}\n[1, 2]\n'), "--encoder", e], "line 2 is a list"),
     "more fields than the header": (lambda t, e: ["train", write(t, "d.csv", "text,label\nhello, there,a\nbye, now,b\n"), "--encoder", e], "more fields than its header"),
     "token head beside a trained encoder": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--head", "tokens", "--encoder", e], "only the frozen strategy"),
+    "epochs for frozen": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--epochs", "3", "--encoder", e], "--strategy frozen does not use --epochs"),
+    "head lr for lp-ft": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "lp-ft", "--head-lr", "0.1", "--encoder", e], "does not use --head-lr"),
+    "zero epochs": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--epochs", "0", "--encoder", e], "--epochs must be at least 1"),
+    "negative learning rate": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--encoder-lr", "-1", "--encoder", e], "--encoder-lr must be a positive number"),
+    "descriptions for tfidf": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "tfidf", "--label-descriptions", t / "none.json"], "does not use --label-descriptions"),
+    "a label described twice": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "zero-shot", "--label-descriptions",
+                                              write(t, "l.csv", "label,description\na,fine\na,great\n"), "--encoder", e], "describes label 'a' more than once"),
+    "an empty description": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "zero-shot", "--label-descriptions",
+                                           write(t, "l.csv", "label,description\na,\nb,bad\n"), "--encoder", e], "the description of label 'a' is ''"),
     "auto layers for embed": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--layers", "auto", "--encoder", e, "--out", t / "f.npy"], "it is for train"),
 }
 
@@ -340,3 +349,12 @@ def test_evaluate_shows_undefined_scores_as_dashes(capsys):
     assert rows["neu"] == ["-", "0.000", "0.000", "1"]
     assert rows["pos"] == ["0.000", "-", "0.000", "0"]
     assert rows["mix"] == ["-", "-", "-", "0"]
+
+
+def test_train_sets_the_fine_tuning_options(tmp_path, data_csv, tiny_encoder, capsys):
+    code, out, err = run(["train", data_csv, "--encoder", tiny_encoder, "--strategy", "full", "--epochs", "1", "--encoder-lr", "1e-4",
+                          "--head-lr", "0.05", "--batch-size", "8", "--out", tmp_path / "m", "--json"], capsys)
+    assert code == 0, err
+    params = json.loads((tmp_path / "m" / "headstart.json").read_text())["params"]
+    assert (params["epochs"], params["encoder_lr"], params["head_lr"], params["batch_size"]) == (1, 1e-4, 0.05, 8)
+    assert json.loads(out)["training"]["epochs_run"] == 1

@@ -2,6 +2,7 @@ import csv
 import json
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -153,3 +154,14 @@ def test_rows_swallowed_by_an_unclosed_quote_are_warned_about(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(read_table(path)) == 2
+
+
+def test_a_held_out_split_takes_about_its_fraction_of_each_class():
+    from headstart.data import stratified_split
+
+    y = np.repeat([0, 1, 2], [2, 3, 20])
+    train, held = stratified_split(y, 0.15, 0)
+    # Classes of 2 and 3 keep every example (one held out would be a half or a third of them); 15% of 20 is 3.
+    assert np.bincount(y[held], minlength=3).tolist() == [0, 0, 3]
+    assert sorted(np.concatenate([train, held]).tolist()) == list(range(len(y)))
+    assert len(stratified_split(y, 0.0, 0)[1]) == 0

@@ -133,3 +133,101 @@ def test_large_inputs_are_predicted_in_chunks_under_one_progress_bar(name, tiny_
         chunked = model.predict_proba(texts)
     np.testing.assert_allclose(chunked, whole, atol=1e-5)
     assert tasks == [["predicting", len(texts), len(texts)]]
+
+
+def test_fine_tuning_pads_on_the_right_as_prediction_does(tmp_path, toy_data):
+    """A tokenizer that pads on the left must not make training see other inputs (positions) than predict."""
+    import json
+
+    from sklearn.metrics import log_loss
+
+    from headstart.data import first_occurrence, stratified_split
+
+    from conftest import make_tiny_encoder
+
+    folder = make_tiny_encoder(tmp_path / "left")
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "padding_side": "left"}))
+    texts, labels = toy_data
+    texts = [t + " good" * (i % 4) for i, t in enumerate(texts)]  # lengths differ, so batches pad
+    model = headstart.build("full", encoder=str(folder), epochs=2, validation_fraction=0.3).fit(texts, labels)
+    codes = np.searchsorted(model.classes_, labels)
+    _, val = stratified_split(codes, 0.3, 0, first_occurrence(texts))
+    proba = model.predict_proba([texts[i] for i in val])
+    assert model.training_info_["validation"]["loss"] == pytest.approx(log_loss(codes[val], proba, labels=[0, 1]), abs=1e-5)
+
+
+def test_a_fine_tuned_model_saved_after_set_params_describes_its_fit(tiny_encoder, toy_data, tmp_path):
+    import json
+
+    texts, labels = toy_data
+    model = headstart.build("partial:1", encoder=tiny_encoder, epochs=1).fit(texts, labels)
+    model.set_params(strategy="full", batch_size=4)
+    model.save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "headstart.json").read_text())
+    assert config["strategy"] == "partial:1" and config["params"]["batch_size"] == 16
+    assert (tmp_path / "m" / "README.md").read_text().startswith("# headstart model: partial:1")
+    loaded = headstart.load(tmp_path / "m")
+    assert loaded.encoder_.name == model.encoder_.name != "encoder"  # the saved folder's name is not the encoder's
+    loaded.save(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "headstart.json").read_text())["encoder"]["name"] == model.encoder_.name
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"strategy": "lp-ft", "head": "mlp"}, "lp-ft fine-tunes from a linear probe, so its head is linear"),
+    ({"strategy": "partial:1", "layers": (-2,)}, r"layers \(-2,\) leave out the last layer"),
+    ({"strategy": "full", "epochs": "3"}, "epochs must be a whole number of at least 1"),
+    ({"strategy": "full", "encoder_lr": -1.0}, "encoder_lr must be a positive number"),
+    ({"strategy": "full", "head_lr": 0}, "head_lr must be a positive number"),
+])
+def test_fine_tuning_options_that_could_not_train_are_refused(options, message, tiny_encoder, toy_data):
+    texts, labels = toy_data
+    with pytest.raises(HeadstartError, match=message):
+        FineTunedClassifier(encoder=tiny_encoder, **options).fit(texts, labels)
+
+
+def test_fine_tuning_warns_about_truncated_training_texts_once(tiny_encoder, toy_data):
+    import warnings
+
+    from headstart.errors import TruncationWarning
+
+    texts, labels = toy_data
+    for strategy in ("full", "lp-ft"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            headstart.build(strategy, encoder=tiny_encoder, epochs=1, max_length=4).fit(texts, labels)
+        truncated = [w for w in caught if issubclass(w.category, TruncationWarning)]
+        assert len(truncated) == 1 and f"of {len(texts)} texts" in str(truncated[0].message), strategy
+
+
+@pytest.mark.parametrize("descriptions, message", [
+    ({"pos": float("nan")}, "the description of label 'pos' is nan"),
+    ({"pos": None}, "the description of label 'pos' is None"),
+    ({"pos": ["good", "great"]}, "the description of label 'pos' is"),
+    ({"pos": "  "}, "give each label a non-empty text"),
+])
+def test_zero_shot_refuses_descriptions_that_are_not_text(descriptions, message, tiny_encoder, toy_data):
+    texts, labels = toy_data
+    with pytest.raises(HeadstartError, match=message):
+        headstart.build("zero-shot", encoder=tiny_encoder, label_descriptions=descriptions).fit(texts, labels)
+
+
+def test_zero_shot_warns_about_labels_left_without_a_description(tiny_encoder, toy_data):
+    from headstart.errors import HeadstartWarning
+
+    texts, labels = toy_data
+    with pytest.warns(HeadstartWarning, match="1 label without a description is matched by name: neg"):
+        model = headstart.build("zero-shot", encoder=tiny_encoder, label_descriptions={"pos": "good great"}).fit(texts, labels)
+    assert model.training_info_["label_prompts"] == ["neg", "good great"]
+
+
+def test_tfidf_options_are_checked_and_its_card_names_its_features(toy_data, tmp_path):
+    texts, labels = toy_data
+    with pytest.raises(HeadstartError, match="max_features must be a whole number of at least 2"):
+        headstart.build("tfidf", max_features=1).fit(texts, labels)
+    with pytest.raises(HeadstartError, match="C must be a number"):
+        headstart.build("tfidf", C="1").fit(texts, labels)
+    with pytest.raises(HeadstartError, match="leave it unset to use the default, 10"):
+        headstart.build("tfidf", C=0).fit(texts, labels)
+    card = headstart.build("tfidf").fit(texts, labels).save(tmp_path / "m").joinpath("README.md").read_text()
+    assert "- Features: TF-IDF of " in card and "pooling" not in card

@@ -163,6 +163,10 @@ def train(
     class_weight: Optional[str] = typer.Option(None, "--class-weight", help="balanced, to weight classes by inverse frequency."),
     validation_fraction: Optional[float] = typer.Option(None, "--validation-fraction", help="Held out for early stopping."),
     label_descriptions: Optional[Path] = typer.Option(None, "--label-descriptions", help="zero-shot: JSON {label: description}."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="partial, lp-ft, full: the most epochs; early stopping usually ends sooner [default: 10]."),
+    encoder_lr: Optional[float] = typer.Option(None, "--encoder-lr", help="partial, lp-ft, full: the encoder's AdamW learning rate [default: 5e-5]."),
+    head_lr: Optional[float] = typer.Option(None, "--head-lr", help="partial, full: the head's AdamW learning rate [default: 1e-2]; lp-ft's probed head uses --encoder-lr."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Texts per encoding batch [default: 32]; partial, lp-ft, full: per training step [default: 16]."),
     seed: int = SEED,
     no_cache: bool = NO_CACHE,
     encoding: str = ENCODING,
@@ -182,8 +186,16 @@ def train(
     options = dict(
         encoder=encoder, pooling=pooling, layer_combine=layer_combine, instruction=instruction, lexical=lexical,
         max_length=max_length, precision=precision, head=head, C=C, class_weight=class_weight, seed=seed, cache=not no_cache,
-        label_descriptions=_read_descriptions(label_descriptions) if label_descriptions else None,
+        label_descriptions=None,
     )
+    given = dict(epochs=epochs, encoder_lr=encoder_lr, head_lr=head_lr, batch_size=batch_size)
+    for flag, value in (("--epochs", epochs), ("--batch-size", batch_size)):
+        if value is not None:
+            _in_range(flag, value, 1)
+    for flag, value in (("--encoder-lr", encoder_lr), ("--head-lr", head_lr)):
+        if value is not None and not value > 0:
+            raise HeadstartError(f"{flag} must be a positive number (got {value})")
+    options.update({name: value for name, value in given.items() if value is not None})
     if layers is not None:
         options["layers"] = _layers(layers)
     if validation_fraction is not None:
@@ -196,6 +208,10 @@ def train(
         raise HeadstartError(f"--strategy {strategy} does not use {', '.join(unused)}; leave {'it' if len(unused) == 1 else 'them'} out")
     if head == "tokens" and model.strategy != "frozen":
         raise HeadstartError(f"--head tokens reads token states, which only the frozen strategy keeps; use it with --strategy frozen, not {strategy}")
+    if head_lr is not None and strategy == "lp-ft":
+        raise HeadstartError("--strategy lp-ft does not use --head-lr: its probed head trains at --encoder-lr, so the fine-tune does not undo the probe")
+    if label_descriptions:
+        model.set_params(label_descriptions=_read_descriptions(label_descriptions))
     if "encoder" in model.get_params():
         resolve_encoder(encoder)  # a wrong path fails before any data is read
     with _session():
@@ -218,6 +234,14 @@ def train(
 
 
 def _read_descriptions(path: Path) -> dict:
+    from .strategies.zeroshot import check_descriptions
+
+    described = _descriptions_in(path)
+    check_descriptions(described)
+    return described
+
+
+def _descriptions_in(path: Path) -> dict:
     from .data import read_table
 
     if path.suffix.lower() == ".json":
@@ -227,11 +251,14 @@ def _read_descriptions(path: Path) -> dict:
             raise HeadstartError(f"cannot read label descriptions {path}: {exc}; give a JSON object {{label: description}}") from None
         if not isinstance(described, dict):
             raise HeadstartError(f"{path} must hold a JSON object {{label: description}}")
-        return {str(k): str(v) for k, v in described.items()}
+        return {str(k): v for k, v in described.items()}
     table = read_table(path)
     if not {"label", "description"} <= set(table.columns):
         raise HeadstartError(f"{path} needs columns label and description; it has {', '.join(map(str, table.columns))}")
-    return {str(k): str(v) for k, v in zip(table["label"], table["description"])}
+    repeated = table["label"][table["label"].duplicated()]
+    if len(repeated):
+        raise HeadstartError(f"{path} describes label {repeated.iloc[0]!r} more than once; give each label one description")
+    return {str(k): v if isinstance(v, str) else "" for k, v in zip(table["label"], table["description"])}
 
 
 def _check_output_file(path: Optional[Path], force: bool, suffixes: tuple[str, ...]) -> None:

@@ -400,8 +400,9 @@ def split_distinct(split, first: np.ndarray):
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int, first: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, held_out): about ``fraction`` of each class held out, never a class's last example; copies of
-    a text (``first``, see ``first_occurrence``) stay on one side."""
+    """Indices (train, held_out): about ``fraction`` of each class held out (so none of a class too small for one
+    example to be about that fraction: at 0.15, of 3 or fewer), never a class's last example; copies of a text
+    (``first``, see ``first_occurrence``) stay on one side."""
     first = np.arange(len(y)) if first is None else first
     return split_distinct(lambda keep: _stratified_split(y[keep], fraction, seed), first)
 
@@ -411,9 +412,8 @@ def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.nda
     train, held = [], []
     for cls in np.unique(y):
         rows = rng.permutation(np.flatnonzero(y == cls))
-        k = min(int(round(fraction * len(rows))), len(rows) - 1) if fraction > 0 else 0
-        if fraction > 0 and len(rows) >= 2:
-            k = max(k, 1)
+        # Not at least one: with 2 examples a class, that held out half the data, which the model then never saw.
+        k = min(int(round(fraction * len(rows))), len(rows) - 1)
         held.extend(rows[:k])
         train.extend(rows[k:])
     return np.sort(np.asarray(train, dtype=int)), np.sort(np.asarray(held, dtype=int))

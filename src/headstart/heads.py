@@ -63,8 +63,11 @@ class MLPHead(nn.Module):
         return self.out(self.dropout(F.gelu(self.hidden(x))))
 
 
-def check_head_options(kind: str, C: float | None, class_weight: str | None, allowed: tuple[str, ...] = HEADS) -> None:
-    """Refuse a head, C or class weight that training could not use, before any work is done."""
+def check_head_options(
+    kind: str, C: float | None, class_weight: str | None, allowed: tuple[str, ...] = HEADS, unset_C: str = "choose it by cross-validation",
+) -> None:
+    """Refuse a head, C or class weight that training could not use, before any work is done; ``unset_C`` says what
+    leaving C unset does."""
     if kind in FROZEN_HEADS and kind not in allowed:
         raise HeadstartError(f"head {kind!r} reads token states, which only the frozen strategy keeps; use {' or '.join(allowed)} here")
     if kind not in allowed:
@@ -72,7 +75,7 @@ def check_head_options(kind: str, C: float | None, class_weight: str | None, all
     if C is not None and kind == "mlp":
         raise HeadstartError("C is the linear head's regularisation; the mlp head stops early instead: leave C unset, or use head='linear'")
     if C is not None and not 0 < C <= C_LIMIT:
-        raise HeadstartError(f"C must be a positive number up to {C_LIMIT:g} (got {C}); leave it unset to choose it by cross-validation")
+        raise HeadstartError(f"C must be a positive number up to {C_LIMIT:g} (got {C}); leave it unset to {unset_C}")
     if class_weight not in (None, "balanced"):
         raise HeadstartError(f"unknown class weight {class_weight!r}; use 'balanced' or leave it unset")
 

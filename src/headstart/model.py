@@ -85,9 +85,13 @@ def check_params(params: dict) -> None:
 
     if "seed" in params and not whole(params["seed"], 0, SEED_LIMIT):
         raise HeadstartError(f"seed must be a whole number from 0 to {SEED_LIMIT} (got {params['seed']!r}); the same seed gives the same model")
-    for name in ("batch_size", "max_length", "epochs", "max_features"):
-        if name in params and not whole(params[name], 1):
-            raise HeadstartError(f"{name} must be a whole number of at least 1 (got {params[name]!r})")
+    for name, low in (("batch_size", 1), ("max_length", 1), ("epochs", 1), ("max_features", 2)):  # a word and a character term
+        if name in params and not whole(params[name], low):
+            raise HeadstartError(f"{name} must be a whole number of at least {low} (got {params[name]!r})")
+    for name in ("encoder_lr", "head_lr"):
+        rate = params.get(name, 1.0)
+        if not (isinstance(rate, (int, float, np.number)) and not isinstance(rate, bool) and rate > 0):
+            raise HeadstartError(f"{name} must be a positive number (got {rate!r})")
     for name in ("normalize", "lexical"):
         if name in params and not isinstance(params[name], (bool, np.bool_)):
             raise HeadstartError(f"{name} must be True or False (got {params[name]!r})")
@@ -165,7 +169,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         fitted = self._as_fitted()
         config, tensors, extra = fitted._artifact()
         config = {
-            "strategy": self.strategy,
+            "strategy": fitted.strategy,
             "labels": self.classes_.tolist(),
             "params": {k: list(v) if isinstance(v, tuple) else v for k, v in portable_params(fitted.get_params()).items()},
             "data": self.data_,
@@ -445,11 +449,16 @@ def model_card(config: dict) -> str:
     if encoder:
         lines.append(f"- Encoder: {encoder['name']} ({encoder['parameters']:,} parameters), fingerprint `{encoder['fingerprint'][:16]}`")
     params = config["params"]
+    if "pooling" in params:
+        lines.append(
+            f"- Features: pooling `{params['pooling']}`, layers `{training.get('layers', params.get('layers'))}`"
+            f"{' (' + str(params['layers']) + ')' if isinstance(params.get('layers'), str) else ''}, max_length {params['max_length']}"
+            + (f", instruction {params['instruction']!r}" if params.get("instruction") else "")
+            + (f", plus {training['lexical_terms']:,} word and character TF-IDF terms" if training.get("lexical_terms") else ""))
+    if "vocabulary" in training:
+        lines.append("- Features: TF-IDF of " + " and ".join(f"{n:,} {kind}" for kind, n in training["vocabulary"].items())
+                     + " n-grams (word 1-2, character 2-5)")
     lines += [
-        f"- Features: pooling `{params.get('pooling', '-')}`, layers `{training.get('layers', params.get('layers', '-'))}`"
-        f"{' (' + str(params['layers']) + ')' if isinstance(params.get('layers'), str) else ''}, max_length {params.get('max_length', '-')}"
-        + (f", instruction {params['instruction']!r}" if params.get("instruction") else "")
-        + (f", plus {training['lexical_terms']:,} word and character TF-IDF terms" if training.get("lexical_terms") else ""),
         *([f"- Head: `{params['head']}`" + (" (the linear head plus a smooth maximum of per-token scores)" if params["head"] == "tokens" else "")]
           if "head" in params else []),
         f"- Trainable parameters: {training.get('trainable_parameters', 0):,}; frozen: {training.get('frozen_parameters', 0):,}",

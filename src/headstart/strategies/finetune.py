@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from ..data import first_occurrence, stratified_split
 from ..encoders import (
     Encoder, check_feature_options, combine_layers, fingerprint_of, layer_numbers, load_encoder, pool, with_instruction, without_transformers_bars,
 )
-from ..errors import HeadstartError, ModelFormatError
+from ..errors import HeadstartError, ModelFormatError, TruncationWarning
 from ..heads import check_head_options, head_from_state, make_head, sample_weights, train_head, validation_scores
 from ..model import (
     TextClassifier, check_fingerprint, encoder_record, make_cache, own_random_state, params_from_config, predict_in_chunks, restore_fitted,
@@ -58,6 +59,16 @@ def unfreeze(model: nn.Module, kind: str, k: int | None) -> None:
             raise HeadstartError(f"partial:{k} asks for more layers than the encoder's {len(layers)}; use partial:{len(layers)} or full")
         for layer in layers[-k:]:
             layer.requires_grad_(True)
+
+
+def check_reads_last_layer(layers, num_layers: int) -> None:
+    """Refuse features that skip the last layer: the layers above them would train on weight decay alone."""
+    read = {layer % (num_layers + 1) for layer in layer_numbers(layers)}
+    if num_layers not in read:
+        raise HeadstartError(
+            f"layers {layer_numbers(layers)} leave out the last layer, so the layers above them would get no training signal; "
+            "include -1 when the encoder trains, or read lower layers with the frozen strategy"
+        )
 
 
 def train_end_to_end(
@@ -97,7 +108,8 @@ def train_end_to_end(
     )
 
     def logits_of(rows: np.ndarray) -> torch.Tensor:
-        batch = encoder.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
+        # Right padding, as Encoder._forward pads for prediction: left padding would shift BERT's absolute positions.
+        batch = encoder.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, padding_side="right", return_tensors="pt")
         states = torch.stack(encoder.hidden_states(batch), dim=1)
         pooled = pool(states, batch["attention_mask"].unsqueeze(1), features["pooling"])
         return head(combine_layers(pooled, features["layers"], features["layer_combine"], features["normalize"]))
@@ -133,7 +145,7 @@ def train_end_to_end(
     head.load_state_dict(best["state"][1])
     encoder.model.eval()
     head.eval()
-    source = "held-out split" if len(val) else "training data (too few examples to hold any out)"
+    source = "held-out split" if len(val) else "training data (nothing held out)"
     validation = {**validation_scores(y[watch], best["predicted"], source, len(watch)), "loss": best["loss"]}
     return {"epochs_run": epoch, "best_epoch": best["epoch"], "validation": validation, "encoder_backward_passes": backward_passes}
 
@@ -189,6 +201,8 @@ class FineTunedClassifier(TextClassifier):
         self.cache = cache
         self.seed = seed
 
+    runtime_params = ("cache",)  # batch_size is a training parameter here, not only the encoding's
+
     def _feature_options(self) -> dict:
         return {
             "pooling": self.pooling, "layers": layer_numbers(self.layers), "layer_combine": self.layer_combine,
@@ -199,12 +213,15 @@ class FineTunedClassifier(TextClassifier):
     def fit(self, X, y) -> FineTunedClassifier:
         start = time.perf_counter()
         kind, k = parse_strategy(self.strategy)
-        if self.epochs < 1:
-            raise HeadstartError(f"epochs must be at least 1 (got {self.epochs})")
         check_head_options(self.head, None, self.class_weight)
+        if kind == "lp-ft" and self.head != "linear":
+            raise HeadstartError(f"lp-ft fine-tunes from a linear probe, so its head is linear (got head={self.head!r}); "
+                                 "leave head unset, or use full or partial:K for an mlp head")
         texts, codes = self._set_labels(X, y)
         base = load_encoder(self.encoder)
         check_feature_options(self.pooling, self.layers, self.layer_combine, base.num_layers)
+        check_reads_last_layer(self.layers, base.num_layers)
+        base.warn_truncated(texts, self.max_length, self.instruction)
         options = self._feature_options()
         probe_info: dict = {}
         passes_before = base.forward_passes
@@ -213,7 +230,9 @@ class FineTunedClassifier(TextClassifier):
             # The probe must not see the rows that judge the fine-tune: a probe fitted on them starts with a flattering
             # validation loss that early stopping then refuses to leave.
             train_texts = [texts[i] for i in train]
-            per_layer = encode_cached(base, train_texts, make_cache(self.cache), self.pooling, self.max_length, self.instruction)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", TruncationWarning)  # warned about above, for all the texts
+                per_layer = encode_cached(base, train_texts, make_cache(self.cache), self.pooling, self.max_length, self.instruction)
             probe_features = combine_layers(torch.from_numpy(per_layer), self.layers, self.layer_combine, self.normalize)
             # A probe at the best-loss C can be so sure of the training rows that the fine-tune gets little gradient.
             head, probe_info = train_head(
@@ -275,6 +294,7 @@ class FineTunedClassifier(TextClassifier):
             raise ModelFormatError(f"{path}/encoder is missing; the model folder is incomplete, retrain it")
         model = cls(**params_from_config(config))
         model.encoder_ = Encoder.load(str(Path(path) / "encoder"))
+        model.encoder_.name = config["encoder"].get("name", model.encoder_.name)  # not the folder's name, "encoder"
         check_fingerprint(model.encoder_, config["encoder"], path)
         restore_fitted(model, config)
         model.head_ = head_from_state(artifacts.read_tensors(path, "head"))

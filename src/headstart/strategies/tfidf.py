@@ -21,6 +21,10 @@ from ..heads import check_head_options
 from ..model import TextClassifier, params_from_config, restore_fitted
 
 
+# Suits L2-normalised TF-IDF rows, whose logits are small at scikit-learn's default C=1.
+DEFAULT_C = 10.0
+
+
 class TfidfClassifier(TextClassifier):
     """TF-IDF (word 1-2 grams + char 2-5 grams) and multinomial logistic regression."""
 
@@ -36,11 +40,10 @@ class TfidfClassifier(TextClassifier):
 
     def fit(self, X, y) -> TfidfClassifier:
         start = time.perf_counter()
-        check_head_options("linear", self.C, self.class_weight)
         texts, codes = self._set_labels(X, y)
+        check_head_options("linear", self.C, self.class_weight, unset_C=f"use the default, {DEFAULT_C:g}")
         self.vectorizers_ = lexical.fit_vectorizers(texts, self.max_features)
-        # C=10 suits L2-normalised TF-IDF rows, whose logits are small at scikit-learn's default C=1.
-        C = 10.0 if self.C is None else self.C
+        C = DEFAULT_C if self.C is None else self.C
         regression = LogisticRegression(C=C, class_weight=self.class_weight, max_iter=2000)
         regression.fit(self._features(texts), codes)
         self.coef_, self.intercept_ = regression.coef_.astype(np.float32), regression.intercept_.astype(np.float32)

@@ -15,10 +15,18 @@ from .. import artifacts
 from ..cache import encode_cached
 from ..costs import peak_rss_mb
 from ..encoders import check_feature_options, combine_layers, load_encoder
-from ..errors import HeadstartError
+from ..errors import HeadstartError, count, warn
 from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, params_from_config, predict_in_chunks, restore_fitted
 
 TEMPERATURE = 20.0  # turns cosine similarities into soft probabilities; the argmax does not depend on it
+
+
+def check_descriptions(descriptions: dict) -> None:
+    """Refuse a description that is not a text, or is empty: "nan" or "None" would be embedded as the label."""
+    bad = [k for k, v in descriptions.items() if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise HeadstartError(f"the description of label {bad[0]!r} is {descriptions[bad[0]]!r}; give each label a non-empty text, "
+                             "or leave the label out to use its name")
 
 
 class ZeroShotClassifier(TextClassifier):
@@ -51,13 +59,20 @@ class ZeroShotClassifier(TextClassifier):
         return F.normalize(combine_layers(torch.from_numpy(per_layer), self.layers, self.layer_combine, True), dim=1)
 
     def label_prompts(self) -> list[str]:
-        descriptions = {str(k): str(v) for k, v in (self.label_descriptions or {}).items()}
+        """The text embedded for each class: its description, or its name where none is given (warned about when
+        others are given, as a forgotten label reads like a deliberate one)."""
+        descriptions = {str(k): v for k, v in (self.label_descriptions or {}).items()}
         unknown = set(descriptions) - {str(c) for c in self.classes_}
         if unknown:
             raise HeadstartError(
                 f"label descriptions name labels not in the data: {', '.join(sorted(unknown))}; "
                 f"the labels are {', '.join(str(c) for c in self.classes_)}"
             )
+        check_descriptions(descriptions)
+        undescribed = [str(c) for c in self.classes_ if str(c) not in descriptions]
+        if descriptions and undescribed:
+            warn(f"{count(len(undescribed), 'label')} without a description {'is' if len(undescribed) == 1 else 'are'} "
+                 f"matched by name: {', '.join(undescribed)}")
         return [descriptions.get(str(c), str(c)) for c in self.classes_]
 
     def fit(self, X, y) -> ZeroShotClassifier:
@@ -67,9 +82,10 @@ class ZeroShotClassifier(TextClassifier):
         self.encoder_ = load_encoder(self.encoder)
         check_feature_options(self.pooling, self.layers, self.layer_combine, self.encoder_.num_layers)
         passes = self.encoder_.forward_passes
-        self.label_embeddings_ = self._embed(self.label_prompts())
+        prompts = self.label_prompts()
+        self.label_embeddings_ = self._embed(prompts)
         self.training_info_ = {
-            "label_prompts": self.label_prompts(),
+            "label_prompts": prompts,
             "encoder_forward_passes": self.encoder_.forward_passes - passes,
             "encoder_backward_passes": 0,
             "trainable_parameters": 0,

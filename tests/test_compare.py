@@ -62,8 +62,16 @@ def test_an_output_folder_of_another_comparison_is_refused(tmp_path, data, tiny_
     compare(tmp_path, data, tiny_encoder, n_per_class=[4], seeds=1)
     with pytest.raises(OutputExistsError, match="another comparison"):
         compare(tmp_path, data, tiny_encoder, n_per_class=[4], seeds=1, test_size=0.5)
+    write_report(tmp_path / "cmp", compare(tmp_path, data, tiny_encoder, n_per_class=[4], seeds=1))
+    assert (tmp_path / "cmp" / "report.html").exists()
     runs = compare(tmp_path, data, tiny_encoder, n_per_class=[4], seeds=1, test_size=0.5, force=True)
     assert {r["test_size"] for r in runs} == {30}
+    # The replaced comparison's report is gone with its results, not left beside the new ones.
+    assert not (tmp_path / "cmp" / "report.html").exists() and not list((tmp_path / "cmp").glob("*.png"))
+    before = [json.loads(line)["fit_seconds"] for line in (tmp_path / "cmp" / RESULTS).read_text().splitlines()]
+    compare(tmp_path, data, tiny_encoder, n_per_class=[4], seeds=1, test_size=0.5, force=True)  # the same one, afresh
+    after = [json.loads(line)["fit_seconds"] for line in (tmp_path / "cmp" / RESULTS).read_text().splitlines()]
+    assert len(after) == len(before) and after != before  # run again, not resumed
     other = tmp_path / "other"
     other.mkdir()
     (other / "keep.txt").write_text("mine")
@@ -139,7 +147,7 @@ def test_the_report_renders_in_a_real_browser_with_its_images(tmp_path, data, ti
     folder = tmp_path / "cmp"
     for name in ("report.html", "report.md", "results.json", "learning_curves.png", "confusion_matrix.png"):
         assert (folder / name).exists()
-    assert "frozen reaches" in result["verdict"]
+    assert re.search(r"frozen (reaches \d+% of|matches|is \d+% more accurate than) full", result["verdict"])
     assert "| ECE |" in (folder / "report.md").read_text()
     page = (folder / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
@@ -195,3 +203,29 @@ def test_the_datas_oddities_are_warned_once_not_once_per_run(tmp_path, data, tin
     truncation = [str(w.message) for w in caught if issubclass(w.category, TruncationWarning)]
     assert truncation == [f"{len(texts)} of {len(texts)} texts were longer than 4 tokens and were truncated"]
     assert not [w for w in caught if "fewer than 5 examples" in str(w.message)]  # the samples of 4 per class are the user's choice
+
+
+def test_the_verdict_calls_a_tie_a_tie_and_says_which_way_frozen_stands():
+    from headstart.compare import verdict
+
+    def row(strategy, accuracy, fit_seconds):
+        return {"strategy": strategy, "n_per_class": 16, "accuracy": accuracy, "fit_seconds": fit_seconds}
+
+    # Two means of 104 right out of 160, summed in another order.
+    tied = verdict([row("tfidf", 0.6499999999999999, 0.1), row("frozen", 0.65, 1.0)])
+    assert tied == "With 16 examples per class, tfidf and frozen are the most accurate (65.0%)."
+    ahead = verdict([row("frozen", 0.8, 1.0), row("full", 0.7, 40.0)])
+    assert "frozen is the most accurate (80.0%); frozen is 14% more accurate than full, at 1/40 of its training time" in ahead
+    behind = verdict([row("frozen", 0.7, 1.0), row("full", 0.8, 40.0)])
+    assert "frozen reaches 87% of full's accuracy at 1/40 of its training time" in behind
+
+
+@pytest.mark.parametrize("names, options, message", [
+    (["tfidf", "zero-shot"], {"label_descriptions": {"nope": "x"}}, "label descriptions name labels not in the data: nope"),
+    (["tfidf", "partial:9"], {}, "partial:9 asks for more layers than the encoder's 2"),
+    (["tfidf", "full"], {"epochs": 0}, "epochs must be a whole number of at least 1"),
+])
+def test_an_option_no_run_could_use_fails_before_anything_is_written(names, options, message, tmp_path, data, tiny_encoder):
+    with pytest.raises(HeadstartError, match=message):
+        compare(tmp_path, data, tiny_encoder, strategy_names=names, options={"encoder": tiny_encoder, **options})
+    assert not (tmp_path / "cmp").exists()

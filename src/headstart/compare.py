@@ -28,6 +28,7 @@ from .model import data_sha256
 
 RESULTS = "results.jsonl"
 MANIFEST = "comparison.json"
+REPORT_FILES = ("report.html", "report.md", "results.json")  # and the figures' PNGs (report.write_report)
 SPLIT_SEED = 0
 
 
@@ -80,7 +81,8 @@ def _append(out_dir: Path, record: dict) -> None:
 
 
 def prepare_output(out_dir: Path, manifest: dict, force: bool) -> None:
-    """Make the output folder, or resume one of this same comparison; refuse one of another without --force."""
+    """Make the output folder, or resume one of this same comparison; refuse one of another without --force. With
+    --force a comparison folder starts afresh."""
     existing = out_dir / MANIFEST
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputExistsError(f"{out_dir} is a file; choose a folder for --out")
@@ -92,11 +94,12 @@ def prepare_output(out_dir: Path, manifest: dict, force: bool) -> None:
         if not same and not force:
             what = "another comparison (other data or settings)" if existing.exists() else "files that are not a comparison"
             raise OutputExistsError(f"{out_dir} holds {what}; pass --force to replace it, or choose another --out")
-        if not same:
+        if force:
             if not existing.exists():
                 raise OutputExistsError(f"{out_dir} is not a comparison folder; refusing to replace it even with --force")
-            for name in (RESULTS, MANIFEST):
-                (out_dir / name).unlink(missing_ok=True)
+            # Every output, the report's too: an interrupted rerun must not leave the old report beside new results.
+            for path in [out_dir / RESULTS, out_dir / MANIFEST, *(out_dir / name for name in REPORT_FILES), *out_dir.glob("*.png")]:
+                path.unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     staged = out_dir / f".{MANIFEST}.tmp"
     staged.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -168,6 +171,7 @@ def run_comparison(
         encoder.fingerprint()  # loaded once, before any run is timed or anything written
         frozen = strategies.build("frozen", **options)  # the max_length and instruction every encoder strategy uses
         encoder.warn_truncated(data.texts, frozen.max_length, frozen.instruction)  # once here, not once per run
+    check_runs(names, options, data.texts, y, train_pool)
     prepare_output(out_dir, manifest, force)
     smallest = {c: int(np.sum(y[train_pool] == c)) for c in np.unique(y)}
     for n in n_per_class:
@@ -197,6 +201,17 @@ def run_comparison(
     # A resumed folder may hold runs of a larger plan (more seeds, other n): the report covers this plan's alone.
     planned = {(name, n if n is not None else "all", seed) for n, seed, name in plan}
     return [r for r in runs if (r["strategy"], r["n_per_class"], r["seed"]) in planned]
+
+
+def check_runs(names: Sequence[str], options: dict, texts: Sequence[str], y: np.ndarray, train_pool: np.ndarray) -> None:
+    """Fit each strategy once on two examples per class before anything is written: an option a strategy cannot
+    use (too many layers for partial:K, descriptions of labels not in the data, ...) fails now, in seconds, instead of
+    after the other strategies' runs have filled a folder that the corrected command would then refuse."""
+    rows = sample_per_class(y, 2, SPLIT_SEED, pool=train_pool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HeadstartWarning)  # two examples a class: the sample's warnings, not the data's
+        for name in names:
+            strategies.build(name, **{**options, "cache": False}).fit([texts[i] for i in rows], y[rows])
 
 
 def run_one(name: str, train_texts: list[str], train_y: np.ndarray, test_texts: list[str], test_y: np.ndarray,
@@ -257,7 +272,7 @@ def summarize(runs: Sequence[dict]) -> list[dict]:
             "expected_calibration_error": float(np.mean([r.get("expected_calibration_error", np.nan) for r in group])),
             "fit_seconds": float(np.mean([r["fit_seconds"] for r in group])),
             "predict_seconds": float(np.mean([r["predict_seconds"] for r in group])),
-            "trainable_parameters": int(group[0]["trainable_parameters"]),
+            "trainable_parameters": int(round(np.mean([r["trainable_parameters"] for r in group]))),
             "encoder_forward_passes": float(np.mean([r["encoder_forward_passes"] for r in group])),
             "encoder_backward_passes": float(np.mean([r["encoder_backward_passes"] for r in group])),
             "peak_rss_mb": float(np.max([r["peak_rss_mb"] for r in group])),
@@ -280,15 +295,21 @@ def verdict(summary: Sequence[dict]) -> str:
         by_n.setdefault(row["n_per_class"], {})[row["strategy"]] = row
     for n, rows in by_n.items():
         best = max(rows.values(), key=lambda r: r["accuracy"])
+        # Means of the same counts summed in another order differ in the last bits: a tie is a tie.
+        tied = [r["strategy"] for r in rows.values() if np.isclose(r["accuracy"], best["accuracy"], rtol=0, atol=1e-9)]
         examples = f"with {n} examples per class" if n != "all" else "with all the training data"
-        line = f"{examples.capitalize()}, {best['strategy']} is the most accurate ({best['accuracy']:.1%})"
+        leaders = f"{' and '.join(tied)} are" if len(tied) > 1 else f"{best['strategy']} is"
+        line = f"{examples.capitalize()}, {leaders} the most accurate ({best['accuracy']:.1%})"
         frozen = rows.get("frozen")
-        peer = rows.get("full") or (best if best["strategy"] != "frozen" else None)
-        if frozen and peer:
+        peer = rows.get("full") or (best if "frozen" not in tied else None)
+        if frozen and peer and peer is not frozen:
             share = frozen["accuracy"] / peer["accuracy"] if peer["accuracy"] else float("nan")
-            line += (
-                f"; frozen reaches {share:.0%} of {peer['strategy']}'s accuracy "
-                f"at {_share_of_time(frozen['fit_seconds'], peer['fit_seconds'])}"
-            )
+            cost = _share_of_time(frozen["fit_seconds"], peer["fit_seconds"])
+            if np.isclose(share, 1):
+                line += f"; frozen matches {peer['strategy']}'s accuracy at {cost}"
+            elif share < 1:
+                line += f"; frozen reaches {share:.0%} of {peer['strategy']}'s accuracy at {cost}"
+            else:
+                line += f"; frozen is {share - 1:.0%} more accurate than {peer['strategy']}, at {cost}"
         sentences.append(line + ".")
     return " ".join(sentences)

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 
 from .compare import summarize, verdict  # noqa: E402
+from .errors import count  # noqa: E402
 
 plt.rcParams.update({"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 11, "legend.fontsize": 10})
 
@@ -99,7 +100,7 @@ def confusion(runs: Sequence[dict], strategy: str, n) -> plt.Figure:
             axis.text(j, i, str(value), ha="center", va="center", color="white" if value > matrix.max() / 2 else "black")
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
-    axis.set_title(f"Confusion matrix: {strategy}, n={n} (summed over {len(chosen)} seeds)", fontsize=11)
+    axis.set_title(f"Confusion matrix: {strategy}, n={n}\n(summed over {count(len(chosen), 'seed')})", fontsize=11)
     figure.colorbar(image, ax=axis, fraction=0.046)
     figure.tight_layout()
     return figure

@@ -69,3 +69,14 @@ def test_with_two_classes_the_smaller_one_decides(tiny_encoder):
     keep = [i for i, label in enumerate(labels) if label == "pos" or i % 25 == 0]  # 100 against 4
     advice = advise([texts[i] for i in keep], [labels[i] for i in keep], encoder=tiny_encoder)
     assert advice["median_class"] == 4 and advice["recommendation"] == "frozen"
+
+
+def test_the_training_step_is_timed_on_a_random_batch_not_the_files_first_rows(tiny_encoder, monkeypatch):
+    texts, labels = sentiment_data(n_per_class=40)
+    texts = [text + " great" * (i % 9) for i, text in enumerate(texts)]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # a file sorted by length
+    timed = []
+    monkeypatch.setattr("headstart.advise._measure_train_step", lambda model, batch, *rest: timed.append(batch) or 0.01)
+    advise([texts[i] for i in order], [labels[i] for i in order], encoder=tiny_encoder)
+    shortest = sorted(map(len, texts))[:16]
+    assert len(timed[0]) == 16 and sorted(map(len, timed[0])) != shortest

@@ -118,6 +118,7 @@ BAD_INPUTS = {
                                               write(t, "l.csv", "label,description\na,fine\na,great\n"), "--encoder", e], "describes label 'a' more than once"),
     "an empty description": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "zero-shot", "--label-descriptions",
                                            write(t, "l.csv", "label,description\na,\nb,bad\n"), "--encoder", e], "the description of label 'a' is ''"),
+    "a negative budget": (lambda t, e: ["advise", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--budget-seconds", "-1", "--encoder", e], "--budget-seconds must be a positive number"),
     "auto layers for embed": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--layers", "auto", "--encoder", e, "--out", t / "f.npy"], "it is for train"),
 }
 

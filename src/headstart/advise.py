@@ -79,7 +79,9 @@ def advise(
                        for _ in range(2)) * n / len(picked)
     subset = rng.permutation(n)[:TFIDF_SAMPLE]  # random rows: a file sorted by label must not look like one class
 
-    train_step_per_text = _measure_train_step(model, sample[:batch_size], classes, max_length)
+    # A random batch, as training draws them: the sample is in file order, and a file sorted by length would time
+    # its shortest (or longest) texts alone (3-4x off, measured).
+    train_step_per_text = _measure_train_step(model, [sample[i] for i in rng.permutation(len(sample))[:batch_size]], classes, max_length)
     with warnings.catch_warnings():  # the data's warnings were given above; these would name the subset's codes
         warnings.simplefilter("ignore", HeadstartWarning)
         tfidf_seconds = _timed(lambda: TfidfClassifier().fit([data.texts[i] for i in subset], [str(x) for x in y[subset]])) * n / len(subset)
@@ -142,21 +144,21 @@ def _recommend(estimates: dict, budget: float, n: int, typical: int, smallest: i
     if estimates["frozen"] > budget:
         if estimates["tfidf"] <= budget:
             return "tfidf", (
-                f"With {size}, even encoding them once (about {estimates['frozen']:.0f} s) exceeds the {budget:.0f} s budget, "
+                f"With {size}, even encoding them once (about {estimates['frozen']:.0f} s) exceeds the {budget:g} s budget, "
                 "so TF-IDF with logistic regression is the strategy that fits."
             )
-        return "tfidf", f"With {size}, no strategy fits the {budget:.0f} s budget; TF-IDF is the cheapest (about {estimates['tfidf']:.0f} s)."
+        return "tfidf", f"With {size}, no strategy fits the {budget:g} s budget; TF-IDF is the cheapest (about {estimates['tfidf']:.0f} s)."
     if typical >= LP_FT_FROM and estimates["lp-ft"] <= budget:
         return "lp-ft", (
             f"With {size}, there is enough data for fine-tuning to add accuracy over a frozen encoder, and LP-FT "
-            f"(a linear probe first, then fine-tuning; Kumar et al. 2022) fits the {budget:.0f} s budget at about "
+            f"(a linear probe first, then fine-tuning; Kumar et al. 2022) fits the {budget:g} s budget at about "
             f"{estimates['lp-ft']:.0f} s, against {estimates['frozen']:.1f} s for frozen."
         )
     why = (
         f"fewer than {LP_FT_FROM} examples in the median class is where frozen features with a cross-validated head "
         "usually come within a few points of fine-tuning"
         if typical < LP_FT_FROM
-        else f"LP-FT would take about {estimates['lp-ft']:.0f} s, over the {budget:.0f} s budget"
+        else f"LP-FT would take about {estimates['lp-ft']:.0f} s, over the {budget:g} s budget"
     )
     return "frozen", (
         f"With {size}, a frozen encoder with a linear head takes about {estimates['frozen']:.1f} s "

@@ -577,6 +577,8 @@ def advise(
     from .advise import advise as advise_on
     from .data import load_labeled
 
+    if not budget_seconds > 0:
+        raise HeadstartError(f"--budget-seconds must be a positive number of seconds (got {budget_seconds:g})")
     with _session():
         labeled = load_labeled(data, text_col, label_col, encoding, training=False)  # advise_on checks it, once
         advice = advise_on(labeled.texts, labeled.labels, budget_seconds, encoder, max_length)
@@ -589,7 +591,7 @@ def advise(
         f"{advice['texts_cached']} already cached; encoder {measured['encode_texts_per_second']:.0f} texts/s forward, "
         f"{measured['train_texts_per_second']:.0f} texts/s training"
     )
-    table = Table(title=f"estimated training time (budget {advice['budget_seconds']:.0f} s), after loading the encoder "
+    table = Table(title=f"estimated training time (budget {advice['budget_seconds']:g} s), after loading the encoder "
                         f"({measured['encoder_load_seconds']:.1f} s), which all but tfidf do once")
     table.add_column("strategy")
     table.add_column("seconds", justify="right")

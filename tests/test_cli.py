@@ -81,6 +81,11 @@ def test_predict_reads_stdin(trained, capsys, monkeypatch):
     assert code == 0 and out.splitlines()[1].endswith("pos")
 
 
+def mkdir(path):
+    path.mkdir()
+    return path
+
+
 def write(tmp_path, name, content, mode="w"):
     path = tmp_path / name
     path.write_bytes(content) if mode == "wb" else path.write_text(content)
@@ -119,6 +124,8 @@ BAD_INPUTS = {
     "an empty description": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "zero-shot", "--label-descriptions",
                                            write(t, "l.csv", "label,description\na,\nb,bad\n"), "--encoder", e], "the description of label 'a' is ''"),
     "a negative budget": (lambda t, e: ["advise", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--budget-seconds", "-1", "--encoder", e], "--budget-seconds must be a positive number"),
+    "embed into a missing folder": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--encoder", e, "--out", t / "nope" / "f.npy"], "the folder"),
+    "embed into a folder": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--encoder", e, "--out", mkdir(t / "f.npy")], "is a folder; give --out a file name"),
     "auto layers for embed": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--layers", "auto", "--encoder", e, "--out", t / "f.npy"], "it is for train"),
 }
 

@@ -266,17 +266,23 @@ def _check_output_file(path: Optional[Path], force: bool, suffixes: tuple[str, .
         return
     if path.suffix.lower() not in suffixes:
         raise HeadstartError(f"unknown output format {path.suffix or '(none)'!r} for {path}; use {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise HeadstartError(f"{path} is a folder; give --out a file name such as {path / ('out' + suffixes[0])}")
     if path.exists() and not force:
         raise HeadstartError(f"{path} already exists; pass --force to replace it, or choose another --out")
+    # Checked before any encoding: a typo in the folder would otherwise cost the whole run, or create folders.
+    if not path.parent.is_dir():
+        raise HeadstartError(f"the folder {path.parent} does not exist; create it, or choose another --out")
 
 
 def _write_atomic(path: Path, write) -> None:
     """write(tmp_path) then rename, so an interrupted run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         write(tmp)
         tmp.replace(path)
+    except OSError as exc:
+        raise HeadstartError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -229,3 +229,14 @@ def test_an_option_no_run_could_use_fails_before_anything_is_written(names, opti
     with pytest.raises(HeadstartError, match=message):
         compare(tmp_path, data, tiny_encoder, strategy_names=names, options={"encoder": tiny_encoder, **options})
     assert not (tmp_path / "cmp").exists()
+
+
+def test_the_trainable_parameters_picture_is_of_the_largest_n():
+    from headstart.report import trainable_parameters
+
+    rows = [{"strategy": s, "n_per_class": n, "trainable_parameters": p}
+            for s, n, p in [("tfidf", "all", 9000), ("tfidf", 4, 500), ("frozen", 4, 4611), ("frozen", "all", 4611)]]
+    figure = trainable_parameters(rows)
+    axis = figure.axes[0]
+    assert axis.get_title() == "What each strategy trains (n=all)"
+    assert [t.get_text() for t in axis.texts] == [" 9,000", " 4,611"]

@@ -64,7 +64,9 @@ def accuracy_vs_time(summary: Sequence[dict]):
 
 
 def trainable_parameters(summary: Sequence[dict]):
-    per_strategy = {r["strategy"]: r["trainable_parameters"] for r in summary}
+    # At the largest n run: a TF-IDF vocabulary, and so its weights, grows with the data.
+    largest = max((r["n_per_class"] for r in summary), key=_size)
+    per_strategy = {r["strategy"]: r["trainable_parameters"] for r in summary if r["n_per_class"] == largest}
     figure, axis = plt.subplots(figsize=(7.5, 0.6 * len(per_strategy) + 1.6))
     names = list(per_strategy)
     values = [max(per_strategy[n], 1) for n in names]
@@ -73,8 +75,8 @@ def trainable_parameters(summary: Sequence[dict]):
         axis.text(value, i, f" {per_strategy[name]:,}", va="center", fontsize=9)
     axis.set_xscale("log")
     axis.set_xlabel("trainable parameters (log scale; 0 drawn as 1)")
-    axis.set_title("What each strategy trains")
-    axis.set_xlim(right=max(values) * 30)
+    axis.set_title(f"What each strategy trains (n={largest})")
+    axis.set_xlim(left=1, right=max(values) * 30)  # from 1, so that bar lengths compare orders of magnitude
     figure.tight_layout()
     return figure
 
@@ -113,13 +115,15 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
+def _size(n) -> float:
+    """An n per class, with "all" above every number."""
+    return math.inf if n == "all" else float(n)
+
+
 def best_cell(summary: Sequence[dict]) -> dict:
     """The most accurate strategy at the largest n that was run."""
-    def size(row: dict) -> float:
-        return math.inf if row["n_per_class"] == "all" else float(row["n_per_class"])
-
-    largest = max(size(r) for r in summary)
-    return max((r for r in summary if size(r) == largest), key=lambda r: r["accuracy"])
+    largest = max(_size(r["n_per_class"]) for r in summary)
+    return max((r for r in summary if _size(r["n_per_class"]) == largest), key=lambda r: r["accuracy"])
 
 
 def table_rows(summary: Sequence[dict]) -> list[list[str]]:

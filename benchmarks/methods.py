@@ -84,7 +84,7 @@ def st_lr(train, y, test, seed, encoder_dir):
 
 
 def setfit(train, y, test, seed, encoder_dir):
-    """SetFit 1.x with its defaults, num_iterations=20 and 1 epoch."""
+    """SetFit 1.x with num_iterations=20 and 1 epoch (the issue's protocol; every other setting at SetFit's default)."""
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 

@@ -47,8 +47,10 @@ def cells(runs: list[dict]) -> dict[tuple, dict]:
         out[key] = {
             "seeds": len(group), "acc": acc.mean(), "acc_sd": acc.std(ddof=1) if len(acc) > 1 else 0.0,
             "f1": f1.mean(), "f1_sd": f1.std(ddof=1) if len(f1) > 1 else 0.0,
-            **{k: float(np.mean([g[k] for g in group])) for k in
-               ("fit_seconds", "predict_seconds", "encoder_forward_passes", "trainable_parameters")},
+            **{k: float(np.mean([g[k] for g in group])) for k in ("fit_seconds", "trainable_parameters")},
+            # The median: a configuration's first seed may have encoded the test texts that the later seeds read from
+            # the benchmark's cache, and a mean would be a blend of one cold predict and warm ones.
+            **{k: float(np.median([g[k] for g in group])) for k in ("predict_seconds", "encoder_forward_passes")},
             "peak_rss_mb": float(np.max([g["peak_rss_mb"] for g in group])),
         }
     return out
@@ -132,11 +134,12 @@ def goal(table: dict, methods: tuple[str, ...]) -> list[str]:
     lines = []
     for ours in methods:
         for peer in ("setfit", "hs_full"):
-            pairs = [(table[key]["acc"], table[(key[0], peer, key[2])]["acc"]) for key in table
-                     if key[1] == ours and (key[0], peer, key[2]) in table]
-            if pairs:
-                gap = 100 * float(np.mean([a - b for a, b in pairs]))
-                lines.append(f"- `{ours}` vs {peer}, mean over the {len(pairs)} cells both ran: {gap:+.1f} pt (goal ≥ -1 pt): {verdict(gap >= -1)}")
+            both = [key for key in table if key[1] == ours and (key[0], peer, key[2]) in table]
+            if both:
+                gap = 100 * float(np.mean([table[key]["acc"] - table[(key[0], peer, key[2])]["acc"] for key in both]))
+                sizes = ", ".join(map(str, sorted({key[2] for key in both})))
+                lines.append(f"- `{ours}` vs {peer}, mean over the {len(both)} cells both ran (n = {sizes}): {gap:+.1f} pt "
+                             f"(goal ≥ -1 pt): {verdict(gap >= -1)}")
     return lines
 
 
@@ -144,33 +147,37 @@ def summary(table: dict, datasets: list[str]) -> list[str]:
     """Mean accuracy and fit seconds over the datasets, per method and n; a cell says over how many datasets."""
     labels = sorted({k[1] for k in table}, key=_order)
     sizes = sorted({k[2] for k in table})
-    lines = ["| method | " + " | ".join(f"n={n}: accuracy (fit s)" for n in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    # A column averages over the datasets that every method in it ran, so that its numbers compare: a mean with an
+    # easy dataset beside one without it would not.
+    shared = {n: [d for d in datasets if all((d, label, n) in table for label in labels if any(k[1:] == (label, n) for k in table))]
+              for n in sizes}
+    heading = {n: f"n={n}: accuracy (fit s)" + ("" if shared[n] == datasets else f", over {', '.join(shared[n])}") for n in sizes}
+    lines = ["| method | " + " | ".join(heading[n] for n in sizes) + " |", "|---|" + "---|" * len(sizes)]
     for label in labels:
         row = []
         for n in sizes:
-            present = [d for d in datasets if (d, label, n) in table]
-            if not present:
+            if (label, n) not in {k[1:] for k in table} or not shared[n]:
                 row.append("")
                 continue
-            acc = np.mean([table[(d, label, n)]["acc"] for d in present])
-            fit = np.mean([table[(d, label, n)]["fit_seconds"] for d in present])
-            row.append(f"{acc:.3f} ({fit:.1f})" + ("" if len(present) == len(datasets) else f" [{len(present)} of {len(datasets)}]"))
+            acc = np.mean([table[(d, label, n)]["acc"] for d in shared[n]])
+            fit = np.mean([table[(d, label, n)]["fit_seconds"] for d in shared[n]])
+            row.append(f"{acc:.3f} ({fit:.1f})")
         lines.append(f"| {label} | " + " | ".join(row) + " |")
     return lines
 
 
 def bigger_frozen_encoder(table: dict, datasets: list[str]) -> list[str]:
-    """all-mpnet-base-v2 frozen against MiniLM fully fine-tuned: accuracy and seconds (fit + predict) side by side."""
+    """all-mpnet-base-v2 frozen against MiniLM fully fine-tuned: accuracy and fit seconds side by side. (Not predict
+    seconds: the frozen model's predictions read the benchmark's warm cache, a fine-tuned encoder encodes afresh.)"""
     big, tuned = "hs_frozen_auto (mpnet)", "hs_full"
-    lines = ["| dataset | mpnet frozen n | accuracy | fit + predict s | MiniLM hs_full n | accuracy | fit + predict s |",
+    lines = ["| dataset | mpnet frozen n | accuracy | fit s | MiniLM hs_full n | accuracy | fit s |",
              "|---|---|---|---|---|---|---|"]
     for d in datasets:
         for n in sorted(k[2] for k in table if k[0] == d and k[1] == big):
             for m in sorted(k[2] for k in table if k[0] == d and k[1] == tuned):
                 if m == n or (n > 8 and m > 8):
                     a, b = table[(d, big, n)], table[(d, tuned, m)]
-                    lines.append(f"| {d} | {n} | {a['acc']:.3f} | {a['fit_seconds'] + a['predict_seconds']:.1f} | {m} | "
-                                 f"{b['acc']:.3f} | {b['fit_seconds'] + b['predict_seconds']:.1f} |")
+                    lines.append(f"| {d} | {n} | {a['acc']:.3f} | {a['fit_seconds']:.1f} | {m} | {b['acc']:.3f} | {b['fit_seconds']:.1f} |")
     return lines if len(lines) > 2 else []
 
 
@@ -204,8 +211,9 @@ def coverage(runs: list[dict], datasets: list[str]) -> list[str]:
                    if in_budget(dataset, m, n, sizes) and len(seeds_done[(dataset, m, e, n)]) < s]
         left_out = [f"{m} n={n}" for m, e, sizes, s in FULL_PLAN for n in sizes if not in_budget(dataset, m, n, sizes)]
         total = sum(in_budget(dataset, m, n, sizes) for m, _, sizes, _ in FULL_PLAN for n in sizes)
-        lines.append(f"- {dataset}: {total - len(missing)} of {total} cells complete" + (f"; not yet: {', '.join(missing)}" if missing else "")
-                     + (f"; left out by the 2-hour budget (long texts, see run.py): {', '.join(left_out)}" if left_out else ""))
+        lines.append(f"- {dataset}: {total - len(missing)} of the plan's {total} cells complete" + (f"; not yet: {', '.join(missing)}" if missing else "")
+                     + (f"; the plan leaves out {len(left_out)} cells of the issue's protocol for long texts (see run.py): "
+                        f"{', '.join(left_out)}" if left_out else ""))
     return lines
 
 
@@ -239,15 +247,18 @@ def repeated_texts(datasets: list[str]) -> list[str]:
 
 def learning_curves(table: dict, datasets: list[str], path: Path) -> None:
     figure, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 4.2), squeeze=False)
+    all_labels = sorted({k[1] for k in table}, key=_order)  # one colour per method in every panel
     for axis, dataset in zip(axes[0], datasets):
         labels = sorted({k[1] for k in table if k[0] == dataset}, key=_order)
+        colours = plt.get_cmap("tab20").colors  # more methods than the default cycle's ten colours
         for label in labels:
             keys = sorted((k for k in table if k[0] == dataset and k[1] == label), key=lambda k: k[2])
             x = [k[2] for k in keys]
             mean = np.array([table[k]["acc"] for k in keys])
             sd = np.array([table[k]["acc_sd"] for k in keys])
-            axis.plot(x, mean, marker="o", label=label)
-            axis.fill_between(x, mean - sd, mean + sd, alpha=0.12)
+            colour = colours[(2 * all_labels.index(label)) % 20 + (2 * all_labels.index(label) >= 20)]
+            axis.plot(x, mean, marker="o", label=label, color=colour)
+            axis.fill_between(x, mean - sd, mean + sd, alpha=0.12, color=colour)
         axis.set_xscale("log", base=2)
         axis.set_title(dataset)
         axis.set_xlabel("examples per class")
@@ -269,31 +280,40 @@ def main() -> None:
     datasets = sorted({r["dataset"] for r in runs})
     environment = json.loads((args.results / "environment.json").read_text()) if (args.results / "environment.json").exists() else {}
     md = ["# Benchmarks", "", "Generated by `python benchmarks/report.py` from `benchmarks/results/`; every number below comes from",
-          "the commands shown, on the machine and versions shown.", ""]
+          "runs of the commands shown (see the notes on cells removed and rerun).", ""]
     if environment:
-        md += [f"- Date {environment['date']}; {environment['cores']} cores, torch threads {environment['torch_threads']}; "
+        md += [f"- Date of the last command {environment['date']}; {environment['cores']} cores, torch threads {environment['torch_threads']}; "
                f"Python {environment['python']}", "- Versions: " + ", ".join(f"{k} {environment[k]}" for k in
                ("headstart", "torch", "transformers", "scikit-learn", "sentence-transformers", "setfit")),
                "- Commands, in the order they ran (each resumes the results of the ones before): "
-               + "; ".join(f"`{c}`" for c in environment.get("commands", [])), ""]
+               + "; ".join(f"`{c}`" for c in environment.get("commands", [])),
+               *(f"- Note: {note}" for note in environment.get("notes", [])), ""]
     md += ["## Methods", "", "All on the same all-MiniLM-L6-v2 weights, max_length 256 (`hs_frozen_auto (mpnet)`: the same "
            "options on all-mpnet-base-v2).", "", *method_list(), ""]
     for extra in ("throughput", "warm_retrain"):
         path = args.results / f"{extra}.json"
         if path.exists():
-            md += json.loads(path.read_text())["markdown"] + [""]
+            result = json.loads(path.read_text())
+            # The warm-retrain section is rendered anew from its measurements, so that its verdict follows the code.
+            md += (__import__("warm_retrain").markdown(result) if extra == "warm_retrain" else result["markdown"]) + [""]
     if runs:
         plot = args.results / "learning_curves.png"
         learning_curves(table, datasets, plot)
-        md += ["## Summary", "", "Mean over the datasets; the per-dataset tables below have the spread over seeds. headstart's "
-               "predict seconds are through the benchmark's warm embedding cache (an earlier run encoded the test texts), "
-               "which is what a rerun costs; a cold predict encodes like `st_lr`'s (see the throughput table).", "",
+        md += ["## Summary", "", "Mean over the datasets (in a column where some method did not run on every dataset, over those "
+               "every method in it ran); the per-dataset tables below have the spread over seeds. Their fit seconds are the mean "
+               "over seeds; predict seconds and forward passes the median: headstart's predicts read the test texts' vectors from "
+               "the benchmark's embedding cache, which the first seed of a configuration may have filled (a cold predict, which "
+               "encodes like `st_lr`'s: see the throughput table). Peak RSS is the benchmark process's, which holds the models "
+               "that earlier methods loaded as well (every method runs in one process), so it compares a method with itself "
+               "across n more than methods with each other.", "",
                *summary(table, datasets), ""]
         mpnet = bigger_frozen_encoder(table, datasets)
         if mpnet:
             md += ["## A bigger frozen encoder against a fine-tuned small one", "",
                    "all-mpnet-base-v2 (109M parameters) frozen, with headstart's automatic options, against all-MiniLM-L6-v2 "
-                   "(22.7M) fully fine-tuned (`hs_full`); the suite runs mpnet at n = 8 and 64, fine-tuning at 8, 32 and 128.", "",
+                   "(22.7M) fully fine-tuned (`hs_full`); the suite runs mpnet at n = 8 and 64, fine-tuning at 8, 32 and 128. Fit "
+                   "seconds only: the frozen model's predictions read the benchmark's warm cache, while a fine-tuned encoder "
+                   "encodes every text it predicts.", "",
                    *mpnet, ""]
         md += ["## Coverage of the full plan", "", *coverage(runs, sorted(set(datasets) | {"airline", "bbc", "sms", "trec6"})), "",
                "## Cost of the suite", "", *suite_cost(runs), "",

@@ -72,14 +72,16 @@ QUICK_PLAN = [
 ]
 
 
-def encoder_dirs() -> dict[str, Path]:
+def encoder_dirs(plan) -> dict[str, Path]:
+    """The folders of the encoders the plan uses (mpnet is unpacked, 419 MB, only when it does)."""
     dirs = {"minilm": Path(resolve_encoder(None)[1])}
-    try:
-        from mpnet import mpnet_dir
+    if any(encoder == "mpnet" for _, encoder, _, _ in plan):
+        try:
+            from mpnet import mpnet_dir
 
-        dirs["mpnet"] = mpnet_dir()
-    except FileNotFoundError:
-        pass
+            dirs["mpnet"] = mpnet_dir()
+        except FileNotFoundError:
+            pass
     return dirs
 
 
@@ -131,7 +133,7 @@ def run_one(method: str, encoder: str, encoder_dir: Path, texts: list[str], y: n
         )
     report = evaluate(y[test], predicted)
     return {
-        "dataset": dataset, "method": method, "encoder": encoder, "n_per_class": n, "seed": seed,
+        "dataset": dataset, "method": method, "encoder": encoder, "n_per_class": n, "seed": seed, "date": time.strftime("%Y-%m-%d"),
         "train_size": len(train), "test_size": len(test), "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
         **info, "encoder_forward_passes": methods.forward_passes() - passes, "peak_rss_mb": memory.peak_mb,
     }
@@ -156,20 +158,40 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--methods", default=None, help="only these methods (comma-separated)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--replace", action="store_true",
+                        help="first remove the results of these datasets and methods, so that they are run again")
     args = parser.parse_args()
     plan = QUICK_PLAN if args.quick else FULL_PLAN
     if args.methods:
         chosen = set(args.methods.split(","))
+        unknown = sorted(chosen - {method for method, _, _, _ in plan})
+        if unknown:
+            parser.error(f"unknown method(s) {', '.join(unknown)}; the plan has {', '.join(dict.fromkeys(m for m, _, _, _ in plan))}")
         plan = [step for step in plan if step[0] in chosen]
     names = ["airline"] if args.quick else args.datasets.split(",")
+    unknown = sorted(set(names) - set(DATASETS))
+    if unknown:
+        parser.error(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(DATASETS)}")
     out = args.out / "quick" if args.quick else args.out
     out.mkdir(parents=True, exist_ok=True)
-    # Results accumulate over resumed runs, so every command that added to them is kept.
+    if args.replace:
+        replace(out, names, {method for method, _, _, _ in plan})
+    # Results accumulate over resumed runs, so every command that added to (or removed from) them is kept, in order.
     record = out / "environment.json"
     commands = json.loads(record.read_text()).get("commands", []) if record.exists() else []
+    notes = json.loads(record.read_text()).get("notes", []) if record.exists() else []
     command = "python " + " ".join(sys.argv)
-    record.write_text(json.dumps({**environment(), "commands": commands + [command] * (command not in commands)}, indent=2) + "\n")
-    run_suite({name: load_dataset(name) for name in names}, plan, out, encoder_dirs())
+    record.write_text(json.dumps({**environment(), "commands": [*commands, command], "notes": notes}, indent=2) + "\n")
+    run_suite({name: load_dataset(name) for name in names}, plan, out, encoder_dirs(plan))
+
+
+def replace(out: Path, datasets: list[str], chosen: set[str]) -> None:
+    """Remove the results of these methods on these datasets."""
+    for name in datasets:
+        path = out / f"{name}.jsonl"
+        if path.exists():
+            kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["method"] not in chosen]
+            path.write_text("".join(line + "\n" for line in kept))
 
 
 if __name__ == "__main__":

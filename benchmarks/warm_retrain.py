@@ -56,8 +56,11 @@ def markdown(result: dict) -> list[str]:
                     f"| {min(f['seconds'] for f in warm):.3f} ({max(f['seconds'] for f in warm):.3f}) "
                     f"| {min(f['head_seconds'] for f in warm):.3f} | {max(f['forward_passes'] for f in warm)} "
                     f"| **{r['speedup']:.1f}x** | {r['speedup_median']:.1f}x |")
-    met = [name for name, r in result["datasets"].items() if r["speedup"] >= TARGET]
-    missed = [name for name in result["datasets"] if name not in met]
+    # Met only where the medians reach the target too: the best cold against the best warm fit can pair two runs'
+    # luck, as the medians cannot.
+    met = [name for name, r in result["datasets"].items() if min(r["speedup"], r["speedup_median"]) >= TARGET]
+    at_best = [name for name, r in result["datasets"].items() if name not in met and r["speedup"] >= TARGET]
+    missed = [name for name in result["datasets"] if name not in met + at_best]
     return [
         "## Warm retrain", "",
         f"{EXAMPLES} training texts of each dataset, `FrozenEncoderClassifier()` fitted cold (empty cache) then warm, three times "
@@ -65,7 +68,9 @@ def markdown(result: dict) -> list[str]:
         f"{result['encoder_load_seconds']:.1f} s excluded. Seconds are the best (and worst) of three; tokens are after truncation at 256.", "",
         "| dataset | mean tokens | cold fit s | warm fit s | warm head s | warm forward passes | speed-up (best) | speed-up (median) |",
         "|---|---|---|---|---|---|---|---|", *rows, "",
-        f"Target ≥ {TARGET}x: met on {', '.join(met) or 'none'}" + (f"; **not met** on {', '.join(missed)}" if missed else "") + ". "
+        f"Target ≥ {TARGET}x, judged on both the best and the median: met on {', '.join(met) or 'none'}"
+        + (f"; met on the best but **not on the median** on {', '.join(at_best)}" if at_best else "")
+        + (f"; **not met** on {', '.join(missed)}" if missed else "") + ". "
         "A warm fit is the cached vectors' read plus the head (5-fold CV over C, then the final fit), whose cost grows with the "
         "number of classes and with the C the search walks to, not with text length; a cold fit adds encoding, which grows "
         "with text length, so the ratio is smallest on the shortest texts (trec6's questions, 6 classes).",

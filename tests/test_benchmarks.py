@@ -8,9 +8,32 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+import methods  # noqa: E402
+import pytest  # noqa: E402
 import run  # noqa: E402
 
 from conftest import sentiment_data  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def private_bench_cache(tmp_path, monkeypatch):
+    """The runner's embedding cache in the test's folder, not the user's ~/.cache/headstart-bench."""
+    monkeypatch.setattr(methods, "BENCH_CACHE", tmp_path / "bench-cache")
+
+
+def test_the_runner_refuses_methods_and_datasets_it_does_not_have(tmp_path, monkeypatch, capsys):
+    for argv in (["--methods", "hs_frozen_auto_bf16"], ["--datasets", "imdb"]):
+        monkeypatch.setattr(sys, "argv", ["run.py", *argv, "--out", str(tmp_path)])
+        with pytest.raises(SystemExit) as exit_info:
+            run.main()
+        assert exit_info.value.code == 2 and "unknown" in capsys.readouterr().err
+    assert not (tmp_path / "environment.json").exists()
+
+
+def test_replace_removes_the_chosen_methods_results_only(tmp_path):
+    (tmp_path / "toy.jsonl").write_text("".join(json.dumps({"method": m, "seed": 0}) + "\n" for m in ("tfidf", "hs_full", "tfidf")))
+    run.replace(tmp_path, ["toy", "absent"], {"tfidf"})
+    assert [json.loads(line)["method"] for line in (tmp_path / "toy.jsonl").read_text().splitlines()] == ["hs_full"]
 
 
 def test_the_runner_appends_one_result_per_cell_and_resumes(tmp_path, tiny_encoder):

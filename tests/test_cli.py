@@ -123,6 +123,9 @@ BAD_INPUTS = {
                                               write(t, "l.csv", "label,description\na,fine\na,great\n"), "--encoder", e], "describes label 'a' more than once"),
     "an empty description": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "zero-shot", "--label-descriptions",
                                            write(t, "l.csv", "label,description\na,\nb,bad\n"), "--encoder", e], "the description of label 'a' is ''"),
+    "validation fraction for the linear head": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--validation-fraction", "0.5", "--encoder", e],
+                                                "--head linear does not use --validation-fraction"),
+    "a C too large to fit": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--C", "1e6", "--encoder", e], "--C must be a positive number up to 10000"),
     "a negative budget": (lambda t, e: ["advise", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--budget-seconds", "-1", "--encoder", e], "--budget-seconds must be a positive number"),
     "embed into a missing folder": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--encoder", e, "--out", t / "nope" / "f.npy"], "the folder"),
     "embed into a folder": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--encoder", e, "--out", mkdir(t / "f.npy")], "is a folder; give --out a file name"),
@@ -366,3 +369,19 @@ def test_train_sets_the_fine_tuning_options(tmp_path, data_csv, tiny_encoder, ca
     params = json.loads((tmp_path / "m" / "headstart.json").read_text())["params"]
     assert (params["epochs"], params["encoder_lr"], params["head_lr"], params["batch_size"]) == (1, 1e-4, 0.05, 8)
     assert json.loads(out)["training"]["epochs_run"] == 1
+
+
+def test_train_without_normalisation_and_counts_the_rows_it_dropped(tmp_path, tiny_encoder, capsys):
+    texts, labels = sentiment_data()
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": [*texts, "", "  "], "label": [*labels, "pos", "neg"]}).to_csv(path, index=False)
+    code, _, err = run(["train", path, "--encoder", tiny_encoder, "--no-normalize", "--out", tmp_path / "m"], capsys)
+    assert code == 0, err
+    config = json.loads((tmp_path / "m" / "headstart.json").read_text())
+    assert config["params"]["normalize"] is False and config["data"]["dropped_empty_texts"] == 2
+    assert "not normalised" in (tmp_path / "m" / "README.md").read_text()
+
+
+def test_a_model_folder_under_a_file_is_refused_before_training(tmp_path, data_csv, tiny_encoder, capsys):
+    code, _, err = run(["train", data_csv, "--encoder", tiny_encoder, "--out", data_csv / "m"], capsys)
+    assert code == 2 and err.startswith(f"error: {data_csv} is a file, so") and "training" not in err

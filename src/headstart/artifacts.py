@@ -29,7 +29,11 @@ def is_model_folder(path: Path) -> bool:
 
 
 def check_output_folder(path: Path, force: bool) -> None:
-    """Refuse to write over an existing path unless forced; even forced, only a model folder is replaced."""
+    """Refuse to write over an existing path unless forced; even forced, only a model folder is replaced. Checked
+    before training, as is a file where a folder above it would go."""
+    blocking = next((parent for parent in path.parents if parent.exists() and not parent.is_dir()), None)
+    if blocking is not None:
+        raise OutputExistsError(f"{blocking} is a file, so {path} cannot be made; choose another --out")
     if not path.exists():
         return
     if not force:

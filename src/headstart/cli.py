@@ -155,6 +155,7 @@ def train(
     layer_combine: str = COMBINE,
     instruction: Optional[str] = INSTRUCTION,
     lexical: bool = typer.Option(False, "--lexical", help="frozen: add word and character TF-IDF features beside the encoder's."),
+    normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="L2-normalise each layer's vector."),
     max_length: int = MAX_LENGTH,
     precision: str = PRECISION,
     head: str = typer.Option("linear", "--head", help="linear (logistic regression, C by CV), mlp, or tokens (frozen only: linear plus a smooth maximum of per-token scores; "
@@ -178,13 +179,16 @@ def train(
     from .artifacts import check_output_folder
     from .data import load_labeled
     from .encoders import resolve_encoder
+    from .heads import C_LIMIT
     from .model import SEED_LIMIT
 
     check_output_folder(out_dir, force)
     _in_range("--seed", seed, 0, SEED_LIMIT)
+    if C is not None and not 0 < C <= C_LIMIT:
+        raise HeadstartError(f"--C must be a positive number up to {C_LIMIT:g} (got {C:g})")
     _in_range("--max-length", max_length, 1)
     options = dict(
-        encoder=encoder, pooling=pooling, layer_combine=layer_combine, instruction=instruction, lexical=lexical,
+        encoder=encoder, pooling=pooling, layer_combine=layer_combine, instruction=instruction, lexical=lexical, normalize=normalize,
         max_length=max_length, precision=precision, head=head, C=C, class_weight=class_weight, seed=seed, cache=not no_cache,
         label_descriptions=None,
     )
@@ -208,6 +212,9 @@ def train(
         raise HeadstartError(f"--strategy {strategy} does not use {', '.join(unused)}; leave {'it' if len(unused) == 1 else 'them'} out")
     if head == "tokens" and model.strategy != "frozen":
         raise HeadstartError(f"--head tokens reads token states, which only the frozen strategy keeps; use it with --strategy frozen, not {strategy}")
+    if validation_fraction is not None and model.strategy == "frozen" and head != "mlp":
+        raise HeadstartError(f"--head {head} does not use --validation-fraction: its C is chosen by cross-validation; "
+                             "the held-out split is for --head mlp's early stopping")
     if head_lr is not None and strategy == "lp-ft":
         raise HeadstartError("--strategy lp-ft does not use --head-lr: its probed head trains at --encoder-lr, so the fine-tune does not undo the probe")
     if label_descriptions:
@@ -218,6 +225,7 @@ def train(
         labeled = load_labeled(data, text_col, label_col, encoding)
         say(f"training {strategy} on {len(labeled.texts)} texts, {len(set(map(str, labeled.labels)))} labels")
         model.fit(labeled.texts, labeled.labels)
+        model.data_["dropped_empty_texts"] += labeled.dropped_empty  # dropped here, before fit saw the data
         model.save(out_dir, force=force)
     info = model.training_info_
     if json_out:

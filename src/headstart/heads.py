@@ -34,7 +34,9 @@ CV_TOLERANCE = 1e-3
 CV_MAX_ITER = 100
 FIT_TOLERANCE = 1e-5
 FIT_MAX_ITER = 500
-C_LIMIT = 1e6  # beyond, the penalty is negligible: separable data has no finite optimum and the fits stall
+# Beyond, the penalty is negligible and the objective (scikit-learn's over C n) so flat that L-BFGS-B meets its gradient
+# tolerance far from the optimum: at C = 1e6 on trec6, a CV accuracy of 0.60 where scikit-learn's optimum gives 0.77.
+C_LIMIT = 1e4
 NO_CV_C = 1.0  # scikit-learn's default C, for data with no CV: every class has a single example
 NO_CV = "default (every class has a single example, too few for CV)"
 MLP_HIDDEN = 256

@@ -452,7 +452,11 @@ def model_card(config: dict) -> str:
     if "pooling" in params:
         lines.append(
             f"- Features: pooling `{params['pooling']}`, layers `{training.get('layers', params.get('layers'))}`"
-            f"{' (' + str(params['layers']) + ')' if isinstance(params.get('layers'), str) else ''}, max_length {params['max_length']}"
+            f"{' (' + str(params['layers']) + ')' if isinstance(params.get('layers'), str) else ''}"
+            + (f" ({params['layer_combine']})" if "layer_combine" in params else "")
+            + ("" if params.get("normalize", True) else ", not normalised")
+            + (f", {params['precision']}" if params.get("precision", "fp32") != "fp32" else "")
+            + f", max_length {params['max_length']}"
             + (f", instruction {params['instruction']!r}" if params.get("instruction") else "")
             + (f", plus {training['lexical_terms']:,} word and character TF-IDF terms" if training.get("lexical_terms") else ""))
     if "vocabulary" in training:
@@ -467,7 +471,10 @@ def model_card(config: dict) -> str:
         f"- Training time: {training['seconds']['fit']:.2f} s",
     ]
     if "C" in training:
-        lines.append(f"- L2 strength: C = {training['C']:g} (chosen by {training.get('C_chosen_by', 'given')})")
+        chosen_by = training.get("C_chosen_by", "given")
+        lines.append(f"- L2 strength: C = {training['C']:g} ({chosen_by if chosen_by in ('given', 'default') else 'chosen by ' + chosen_by})")
+    if params.get("class_weight"):
+        lines.append(f"- Class weights: {params['class_weight']}")
     lines += ["", "## Validation"]
     if validation:
         lines.append(

@@ -189,7 +189,7 @@ def test_oddities_are_warned_about_and_counted_not_fatal(tmp_path, tiny_encoder,
     code, _, err = run(["train", path, "--encoder", tiny_encoder, "--max-length", "32", "--out", tmp_path / "m"], capsys)
     assert code == 0, err
     assert "warning: dropped 1 row with an empty text" in err
-    assert "1 of 40 texts was longer than 32 tokens and was truncated" in err
+    assert "1 of 41 texts was longer than 32 tokens and was truncated" in err
     assert "1 class has fewer than 5 examples: rare (2)" in err
 
 

@@ -333,3 +333,23 @@ def test_a_warning_names_the_callers_line_not_headstarts(tiny_encoder):
     with pytest.warns(HeadstartWarning, match="fewer than 5 examples") as caught:
         FrozenEncoderClassifier(encoder=tiny_encoder, C=1.0).fit(texts, labels)
     assert {w.filename for w in caught if issubclass(w.category, HeadstartWarning)} == {__file__}
+
+
+def test_truncation_is_warned_about_on_every_fit_and_predict_cached_or_not(tiny_encoder, toy_data):
+    import warnings
+
+    from headstart.errors import TruncationWarning
+
+    texts, labels = toy_data
+    texts = [*texts, texts[0]]  # a copy counts as a row of its own
+    labels = [*labels, labels[0]]
+    long = sum(len(t.split()) + 2 > 4 for t in texts)
+    for attempt in ("cold", "warm"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = FrozenEncoderClassifier(encoder=tiny_encoder, max_length=4).fit(texts, labels)
+            model.predict(texts)
+        truncated = [str(w.message) for w in caught if issubclass(w.category, TruncationWarning)]
+        assert truncated == [f"{long} of {len(texts)} texts were longer than 4 tokens and were truncated"] * 2, attempt
+        assert model.training_info_["truncated_texts"] == long
+    assert model.training_info_["encoder_forward_passes"] == 0

@@ -334,24 +334,33 @@ class Encoder:
             yield rows, states, batch
             advance(len(rows))
 
-    def warn_truncated(self, texts: Sequence[str], max_length: int, instruction: str | None = None) -> None:
-        """Warn how many of these texts ``max_length`` cuts, without encoding them (``compare`` warns once for the whole
-        data, not once per run)."""
+    def warn_truncated(self, texts: Sequence[str], max_length: int, instruction: str | None = None) -> int:
+        """Warn how many of these texts (each copy counted) ``max_length`` cuts, without encoding them, and return
+        that number: a fit or predict warns once for all its texts, whether their vectors are cached or not.
+
+        Only texts long enough to reach the limit are tokenized: no tokenizer makes more than two tokens of a byte
+        (WordPiece and BPE at most one, SentencePiece a word marker besides), so a warm fit of short texts pays
+        almost nothing for the check."""
         prompts = with_instruction(list(texts), instruction)
         limit = min(max_length, self.max_positions)
-        self._warn_truncated(prompts, self.tokenize(prompts, limit, padding=False)["input_ids"], limit)
+        special = self.tokenizer.num_special_tokens_to_add()
+        long = [p for p in prompts if 2 * len(p.encode("utf-8")) + special >= limit]
+        ids = self.tokenize(long, limit, padding=False)["input_ids"] if long else []
+        return self._warn_truncated(long, ids, limit, len(prompts))
 
-    def _warn_truncated(self, prompts: list[str], ids: list[list[int]], limit: int) -> None:
+    def _warn_truncated(self, prompts: list[str], ids: list[list[int]], limit: int, of: int | None = None) -> int:
         at_limit = [p for p, x in zip(prompts, ids) if len(x) >= limit]
         if not at_limit:
-            return
+            return 0
         # One token past the limit tells a truncated text apart; a full, untruncated tokenization would also make
         # transformers log a misleading "indexing errors" warning for texts longer than the model's positions.
         longer = self.tokenizer(at_limit, truncation=True, max_length=limit + 1)["input_ids"]
         truncated = sum(len(x) > limit for x in longer)
         if truncated:
             warn(
-                f"{truncated} of {count(len(prompts), 'text')} {(were := 'was' if truncated == 1 else 'were')} longer than {limit} tokens and {were} truncated", TruncationWarning)
+                f"{truncated} of {count(len(prompts) if of is None else of, 'text')} {(were := 'was' if truncated == 1 else 'were')} "
+                f"longer than {limit} tokens and {were} truncated", TruncationWarning)
+        return truncated
 
 
 _loaded: dict[str, Encoder] = {}

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import math
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from .cache import EmbeddingCache, encode_cached
 from .costs import count_parameters, peak_rss_mb
 from .data import as_texts, check_labeled, column_of
 from .encoders import Encoder, check_feature_options, combine_layers, encoder_spec, layer_candidates, load_encoder, with_instruction
-from .errors import FingerprintMismatchError, HeadstartError, ModelFormatError, warn
+from .errors import FingerprintMismatchError, HeadstartError, ModelFormatError, TruncationWarning, warn
 from .heads import FROZEN_HEADS, check_head_options, head_from_state, train_head
 
 
@@ -245,7 +246,13 @@ class FrozenEncoderClassifier(TextClassifier):
 
     def _per_layer(self, texts: list[str], tokens: bool) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         """Pooled vectors of every layer (texts, layers + 1, hidden), through the cache; or, with ``tokens``, from a
-        forward pass that also gives each text's token states (tokens, layers + 1, hidden)."""
+        forward pass that also gives each text's token states (tokens, layers + 1, hidden). Truncation is warned about
+        by the callers, once for all their texts, cached or not."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TruncationWarning)
+            return self._encode(texts, tokens)
+
+    def _encode(self, texts: list[str], tokens: bool) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         if tokens:
             pooled, states = self.encoder_.token_states(texts, self.pooling, self.max_length, self.instruction, self.batch_size, self.precision)
             return torch.from_numpy(pooled), states
@@ -283,6 +290,7 @@ class FrozenEncoderClassifier(TextClassifier):
         passes_before = self.encoder_.forward_passes
         if self.head == "tokens":
             self._check_token_memory(texts, candidates)
+        truncated = self.encoder_.warn_truncated(texts, self.max_length, self.instruction)
         per_layer, states = self._per_layer(texts, self.head == "tokens")
         encoded = time.perf_counter()
         if self.lexical:
@@ -301,6 +309,7 @@ class FrozenEncoderClassifier(TextClassifier):
             **head_info,
             "layers": list(self.layers_),
             "lexical_terms": sum(len(v.vocabulary_) for v in self.vectorizers_.values()) if self.lexical else 0,
+            "truncated_texts": truncated,
             "layer_search": {str(list(c)): scores[c] for c in candidates} if len(candidates) > 1 else None,
             "encoder_forward_passes": self.encoder_.forward_passes - passes_before,
             "encoder_backward_passes": 0,
@@ -321,6 +330,7 @@ class FrozenEncoderClassifier(TextClassifier):
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         check_is_fitted(self, "head_")
+        self.encoder_.warn_truncated(texts, self.max_length, self.instruction)
         chunk = TOKEN_PREDICT_CHUNK if self.head == "tokens" else PREDICT_CHUNK
         return predict_in_chunks(texts, self._proba, len(self.classes_), chunk)
 
@@ -467,7 +477,8 @@ def model_card(config: dict) -> str:
           if "head" in params else []),
         f"- Trainable parameters: {training.get('trainable_parameters', 0):,}; frozen: {training.get('frozen_parameters', 0):,}",
         f"- Training data: {config['data']['examples']} examples, sha256 `{config['data']['sha256'][:16]}`; per class: "
-        + ", ".join(f"{k} {v}" for k, v in config["data"]["class_counts"].items()),
+        + ", ".join(f"{k} {v}" for k, v in config["data"]["class_counts"].items())
+        + (f"; {training['truncated_texts']} longer than {params['max_length']} tokens, truncated" if training.get("truncated_texts") else ""),
         f"- Training time: {training['seconds']['fit']:.2f} s",
     ]
     if "C" in training:

@@ -248,11 +248,14 @@ class Encoder:
             self._rehashed = (written, fingerprint_of(self.model))
         return self._rehashed[1]
 
-    def tokenize(self, texts: Sequence[str], max_length: int, padding: bool = True):
+    def check_max_length(self, max_length: int) -> None:
         special = self.tokenizer.num_special_tokens_to_add()
         if not max_length > special:  # below that, the tokenizer silently stops truncating
             raise EncoderError(f"max_length must leave room for text beside the encoder's {special} special tokens "
                                f"(got {max_length}); the default is 256")
+
+    def tokenize(self, texts: Sequence[str], max_length: int, padding: bool = True):
+        self.check_max_length(max_length)
         return self.tokenizer(
             list(texts), truncation=True, max_length=min(max_length, self.max_positions), padding=padding,
             padding_side="right", return_tensors="pt" if padding else None,
@@ -343,23 +346,25 @@ class Encoder:
         almost nothing for the check."""
         prompts = with_instruction(list(texts), instruction)
         limit = min(max_length, self.max_positions)
+        self.check_max_length(limit)
         special = self.tokenizer.num_special_tokens_to_add()
         long = [p for p in prompts if 2 * len(p.encode("utf-8")) + special >= limit]
-        ids = self.tokenize(long, limit, padding=False)["input_ids"] if long else []
-        return self._warn_truncated(long, ids, limit, len(prompts))
+        return self._count_truncated(long, limit, len(prompts))
 
-    def _warn_truncated(self, prompts: list[str], ids: list[list[int]], limit: int, of: int | None = None) -> int:
-        at_limit = [p for p, x in zip(prompts, ids) if len(x) >= limit]
-        if not at_limit:
+    def _warn_truncated(self, prompts: list[str], ids: list[list[int]], limit: int) -> None:
+        """``warn_truncated`` for texts already tokenized at the limit: only those that reach it are looked at again."""
+        self._count_truncated([p for p, x in zip(prompts, ids) if len(x) >= limit], limit, len(prompts))
+
+    def _count_truncated(self, candidates: list[str], limit: int, of: int) -> int:
+        if not candidates:
             return 0
         # One token past the limit tells a truncated text apart; a full, untruncated tokenization would also make
         # transformers log a misleading "indexing errors" warning for texts longer than the model's positions.
-        longer = self.tokenizer(at_limit, truncation=True, max_length=limit + 1)["input_ids"]
+        longer = self.tokenizer(candidates, truncation=True, max_length=limit + 1)["input_ids"]
         truncated = sum(len(x) > limit for x in longer)
         if truncated:
-            warn(
-                f"{truncated} of {count(len(prompts) if of is None else of, 'text')} {(were := 'was' if truncated == 1 else 'were')} "
-                f"longer than {limit} tokens and {were} truncated", TruncationWarning)
+            warn(f"{truncated} of {count(of, 'text')} {(were := 'was' if truncated == 1 else 'were')} longer than {limit} tokens "
+                 f"and {were} truncated", TruncationWarning)
         return truncated
 
 

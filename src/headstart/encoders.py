@@ -341,14 +341,16 @@ class Encoder:
         """Warn how many of these texts (each copy counted) ``max_length`` cuts, without encoding them, and return
         that number: a fit or predict warns once for all its texts, whether their vectors are cached or not.
 
-        Only texts long enough to reach the limit are tokenized: no tokenizer makes more than two tokens of a byte
-        (WordPiece and BPE at most one, SentencePiece a word marker besides), so a warm fit of short texts pays
-        almost nothing for the check."""
+        Only texts long enough to reach the limit are tokenized: a WordPiece or BPE token holds at least one byte of
+        UTF-8 (a SentencePiece word may add a marker, so two tokens a byte for the rest), and a warm fit of short
+        texts pays nothing for the check."""
         prompts = with_instruction(list(texts), instruction)
         limit = min(max_length, self.max_positions)
         self.check_max_length(limit)
         special = self.tokenizer.num_special_tokens_to_add()
-        long = [p for p in prompts if 2 * len(p.encode("utf-8")) + special >= limit]
+        model = type(getattr(getattr(self.tokenizer, "backend_tokenizer", None), "model", None)).__name__
+        per_byte = 1 if model in ("WordPiece", "BPE") else 2
+        long = [p for p in prompts if per_byte * len(p.encode("utf-8")) + special >= limit]
         return self._count_truncated(long, limit, len(prompts))
 
     def _warn_truncated(self, prompts: list[str], ids: list[list[int]], limit: int) -> None:

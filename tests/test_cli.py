@@ -385,3 +385,15 @@ def test_train_without_normalisation_and_counts_the_rows_it_dropped(tmp_path, ti
 def test_a_model_folder_under_a_file_is_refused_before_training(tmp_path, data_csv, tiny_encoder, capsys):
     code, _, err = run(["train", data_csv, "--encoder", tiny_encoder, "--out", data_csv / "m"], capsys)
     assert code == 2 and err.startswith(f"error: {data_csv} is a file, so") and "training" not in err
+
+
+def test_predict_and_evaluate_can_leave_the_cache_alone(trained, tmp_path, data_csv, private_cache, capsys):
+    import shutil
+
+    shutil.rmtree(private_cache)
+    texts = tmp_path / "new.txt"
+    texts.write_text("good great love\nbad awful hate\n")
+    for argv in (["predict", trained, texts, "--no-cache"], ["evaluate", trained, data_csv, "--no-cache"]):
+        code, _, err = run(argv, capsys)
+        assert code == 0, err
+    assert not private_cache.exists()

@@ -353,3 +353,12 @@ def test_truncation_is_warned_about_on_every_fit_and_predict_cached_or_not(tiny_
         assert truncated == [f"{long} of {len(texts)} texts were longer than 4 tokens and were truncated"] * 2, attempt
         assert model.training_info_["truncated_texts"] == long
     assert model.training_info_["encoder_forward_passes"] == 0
+
+
+def test_texts_that_get_the_same_features_are_warned_about(tiny_encoder, toy_data):
+    from headstart.errors import HeadstartWarning
+
+    texts, labels = toy_data
+    # The embedding layer's [CLS] vector is the same for every text.
+    with pytest.warns(HeadstartWarning, match=rf"{len(set(texts))} different texts have only 1 distinct feature vector with pooling='cls'"):
+        FrozenEncoderClassifier(encoder=tiny_encoder, pooling="cls", layers=(0,)).fit(texts, labels)

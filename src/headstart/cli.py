@@ -269,6 +269,16 @@ def _descriptions_in(path: Path) -> dict:
     return {str(k): v if isinstance(v, str) else "" for k, v in zip(table["label"], table["description"])}
 
 
+def _loaded(model_dir: Path, no_cache: bool):
+    """A saved model, reading and writing the embedding cache unless --no-cache (a runtime setting, as the API's)."""
+    from . import strategies
+
+    model = strategies.load(model_dir)
+    if no_cache and "cache" in model.get_params():
+        model.set_params(cache=False)
+    return model
+
+
 def _check_output_file(path: Optional[Path], force: bool, suffixes: tuple[str, ...]) -> None:
     if path is None:
         return
@@ -304,18 +314,18 @@ def predict(
     text_col: Optional[str] = TEXT_COL,
     keep: Optional[str] = typer.Option(None, "--keep", help="Columns of a data file to copy beside each prediction, e.g. id,date; one named like an output column (label) is written as input_label."),
     encoding: str = ENCODING,
+    no_cache: bool = NO_CACHE,
     force: bool = FORCE,
 ) -> None:
     """Predict labels for new texts."""
     import pandas as pd
 
-    from . import strategies
     from .data import read_inputs
 
     _check_output_file(out_file, force, (".csv", ".jsonl"))
     keep_columns = [c.strip() for c in (keep or "").split(",") if c.strip()]
     with _session():
-        model = strategies.load(model_dir)
+        model = _loaded(model_dir, no_cache)
         texts, kept = read_inputs(source, text_col, encoding, keep_columns)
         outputs = ["text", "label", *([f"p_{label}" for label in model.classes_] if proba else [])]
         kept = kept.rename(columns={c: f"input_{c}" for c in kept.columns if c in outputs})  # --keep label: the file's label
@@ -346,15 +356,15 @@ def evaluate(
     text_col: Optional[str] = TEXT_COL,
     label_col: Optional[str] = LABEL_COL,
     encoding: str = ENCODING,
+    no_cache: bool = NO_CACHE,
     json_out: bool = JSON_OUT,
 ) -> None:
     """Accuracy, macro-F1, a per-class report and the confusion matrix on labeled data."""
-    from . import strategies
     from .data import load_labeled
     from .metrics import evaluate as evaluate_predictions
 
     with _session():
-        model = strategies.load(model_dir)
+        model = _loaded(model_dir, no_cache)
         labeled = load_labeled(data, text_col, label_col, encoding, training=False)
         proba = model.predict_proba(labeled.texts)
         # Labels match by their text: a CSV's "1" is the class 1 of a model trained on JSONL or in Python.

@@ -26,8 +26,8 @@ from .cache import EmbeddingCache, encode_cached
 from .costs import count_parameters, peak_rss_mb
 from .data import as_texts, check_labeled, column_of
 from .encoders import Encoder, check_feature_options, combine_layers, encoder_spec, layer_candidates, load_encoder, with_instruction
-from .errors import FingerprintMismatchError, HeadstartError, ModelFormatError, TruncationWarning, warn
-from .heads import FROZEN_HEADS, check_head_options, head_from_state, train_head
+from .errors import FingerprintMismatchError, HeadstartError, ModelFormatError, TruncationWarning, count, warn
+from .heads import FROZEN_HEADS, check_head_options, first_of_rows, head_from_state, train_head
 
 
 def data_sha256(texts: list[str], labels: list) -> str:
@@ -304,6 +304,7 @@ class FrozenEncoderClassifier(TextClassifier):
                           "example, or the mlp head has validation_fraction=0); using the last four layers")
         self.layers_ = choose_layers(candidates, scores, validations[candidates[0]].get("examples", len(texts)))
         self.head_, head_info = fits[self.layers_]
+        self._warn_indistinct(texts, self._features(per_layer, self.layers_, lexical_rows))
         done = time.perf_counter()
         self.training_info_ = {
             **head_info,
@@ -321,6 +322,14 @@ class FrozenEncoderClassifier(TextClassifier):
             "peak_rss_mb": peak_rss_mb(),
         }
         return self
+
+    def _warn_indistinct(self, texts: list[str], features: np.ndarray) -> None:
+        """Warn when different texts get the same features (the CLS vector of the embedding layer, say): the head
+        cannot tell them apart, and CV takes them for copies of one text."""
+        vectors, distinct = len(set(first_of_rows(features))), len(set(texts))
+        if vectors < distinct:
+            warn(f"{distinct} different texts have only {count(vectors, 'distinct feature vector')} with pooling={self.pooling!r} "
+                 f"and layers {list(self.layers_)}, so the head cannot tell them apart; choose other layers or pooling")
 
     def _check_token_memory(self, texts: list[str], candidates: list[tuple[int, ...]]) -> None:
         lengths = self.encoder_.tokenize(with_instruction(texts, self.instruction), self.max_length, padding=False)["input_ids"]

@@ -472,7 +472,7 @@ def model_card(config: dict) -> str:
         lines.append(
             f"- Features: pooling `{params['pooling']}`, layers `{training.get('layers', params.get('layers'))}`"
             f"{' (' + str(params['layers']) + ')' if isinstance(params.get('layers'), str) else ''}"
-            + (f" ({params['layer_combine']})" if "layer_combine" in params else "")
+            + ({"concat": ", concatenated", "mean": ", averaged"}.get(params.get("layer_combine"), ""))
             + ("" if params.get("normalize", True) else ", not normalised")
             + (f", {params['precision']}" if params.get("precision", "fp32") != "fp32" else "")
             + f", max_length {params['max_length']}"

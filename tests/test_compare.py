@@ -240,3 +240,9 @@ def test_the_trainable_parameters_picture_is_of_the_largest_n():
     axis = figure.axes[0]
     assert axis.get_title() == "What each strategy trains (n=all)"
     assert [t.get_text() for t in axis.texts] == [" 9,000", " 4,611"]
+
+
+def test_compare_warns_about_labels_left_without_a_description(tmp_path, data, tiny_encoder):
+    with pytest.warns(HeadstartWarning, match="1 label without a description is matched by name: neg"):
+        compare(tmp_path, data, tiny_encoder, strategy_names=["zero-shot"], n_per_class=[4], seeds=1,
+                options={"encoder": tiny_encoder, "label_descriptions": {"pos": "good great"}})

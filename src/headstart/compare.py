@@ -25,6 +25,7 @@ from .encoders import load_encoder
 from .errors import HeadstartError, HeadstartWarning, OutputExistsError, count, warn
 from .metrics import evaluate
 from .model import data_sha256
+from .strategies.zeroshot import label_prompts
 
 RESULTS = "results.jsonl"
 MANIFEST = "comparison.json"
@@ -171,6 +172,8 @@ def run_comparison(
         encoder.fingerprint()  # loaded once, before any run is timed or anything written
         frozen = strategies.build("frozen", **options)  # the max_length and instruction every encoder strategy uses
         encoder.warn_truncated(data.texts, frozen.max_length, frozen.instruction)  # once here, not once per run
+    if "zero-shot" in names:  # about the user's descriptions, not a sample: warned here, as the runs' warnings are not
+        label_prompts(options.get("label_descriptions"), np.unique(y))
     check_runs(names, options, data.texts, y, train_pool)
     prepare_output(out_dir, manifest, force)
     smallest = {c: int(np.sum(y[train_pool] == c)) for c in np.unique(y)}

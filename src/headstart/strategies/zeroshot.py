@@ -29,6 +29,24 @@ def check_descriptions(descriptions: dict) -> None:
                              "or leave the label out to use its name")
 
 
+def label_prompts(label_descriptions: dict | None, classes) -> list[str]:
+    """The text embedded for each class: its description, or its name where none is given (warned about when
+    others are given, as a forgotten label reads like a deliberate one)."""
+    descriptions = {str(k): v for k, v in (label_descriptions or {}).items()}
+    unknown = set(descriptions) - {str(c) for c in classes}
+    if unknown:
+        raise HeadstartError(
+            f"label descriptions name labels not in the data: {', '.join(sorted(unknown))}; "
+            f"the labels are {', '.join(str(c) for c in classes)}"
+        )
+    check_descriptions(descriptions)
+    undescribed = [str(c) for c in classes if str(c) not in descriptions]
+    if descriptions and undescribed:
+        warn(f"{count(len(undescribed), 'label')} without a description {'is' if len(undescribed) == 1 else 'are'} "
+             f"matched by name: {', '.join(undescribed)}")
+    return [descriptions.get(str(c), str(c)) for c in classes]
+
+
 class ZeroShotClassifier(TextClassifier):
     """Nearest label by cosine similarity; ``label_descriptions`` maps a label to the text embedded for it."""
 
@@ -58,23 +76,6 @@ class ZeroShotClassifier(TextClassifier):
         per_layer = encode_cached(self.encoder_, texts, make_cache(self.cache), self.pooling, self.max_length, self.instruction)
         return F.normalize(combine_layers(torch.from_numpy(per_layer), self.layers, self.layer_combine, True), dim=1)
 
-    def label_prompts(self) -> list[str]:
-        """The text embedded for each class: its description, or its name where none is given (warned about when
-        others are given, as a forgotten label reads like a deliberate one)."""
-        descriptions = {str(k): v for k, v in (self.label_descriptions or {}).items()}
-        unknown = set(descriptions) - {str(c) for c in self.classes_}
-        if unknown:
-            raise HeadstartError(
-                f"label descriptions name labels not in the data: {', '.join(sorted(unknown))}; "
-                f"the labels are {', '.join(str(c) for c in self.classes_)}"
-            )
-        check_descriptions(descriptions)
-        undescribed = [str(c) for c in self.classes_ if str(c) not in descriptions]
-        if descriptions and undescribed:
-            warn(f"{count(len(undescribed), 'label')} without a description {'is' if len(undescribed) == 1 else 'are'} "
-                 f"matched by name: {', '.join(undescribed)}")
-        return [descriptions.get(str(c), str(c)) for c in self.classes_]
-
     def fit(self, X, y) -> ZeroShotClassifier:
         """Learns only the label set from y; nothing is trained."""
         start = time.perf_counter()
@@ -82,7 +83,7 @@ class ZeroShotClassifier(TextClassifier):
         self.encoder_ = load_encoder(self.encoder)
         check_feature_options(self.pooling, self.layers, self.layer_combine, self.encoder_.num_layers)
         passes = self.encoder_.forward_passes
-        prompts = self.label_prompts()
+        prompts = label_prompts(self.label_descriptions, self.classes_)
         self.label_embeddings_ = self._embed(prompts)
         self.training_info_ = {
             "label_prompts": prompts,

@@ -240,8 +240,11 @@ def repeated_texts(datasets: list[str]) -> list[str]:
             trained = [{texts[i] for i in sample_per_class(y, n, seed, pool=pool)} for seed in range(seeds)]
             most = max(sum(t in seen for t in test_texts) for seen in trained)
             worst.append(f"n={n} {most} ({most / len(test):.1%})")
+        classes, counts = np.unique(y[pool], return_counts=True)
+        short = [f"n={n}: {', '.join(f'{c} has {k}' for c, k in zip(classes, counts) if k < n)}" for n in sizes if (counts < n).any()]
         lines.append(f"- {name}: {shared:,} of {len(pool):,} pool rows repeat a test text; test rows whose text is in the "
-                     f"training sample, worst seed: {', '.join(worst)}")
+                     f"training sample, worst seed: {', '.join(worst)}"
+                     + (f". Classes with fewer pool rows than n, all of which are used: {'; '.join(short)}" if short else ""))
     return lines
 
 
@@ -326,7 +329,7 @@ def main() -> None:
                f"![learning curves]({plot.relative_to(args.out.parent)})", ""]
         repeated = repeated_texts(datasets)
         if repeated:
-            md += ["## Repeated texts across the split", "",
+            md += ["## Repeated texts across the split, and small classes", "",
                    "The test split is of rows, and some texts occur more than once, so a test text can also be in a training "
                    "sample. Every method trains on the same samples; the share of such test rows bounds the accuracy they can "
                    "add (`headstart compare` splits distinct texts instead). Rerunning the suite on a split of distinct texts "

@@ -163,6 +163,8 @@ class FineTunedClassifier(TextClassifier):
         Feature options (pooling, layers, ...) are those of FrozenEncoderClassifier, so comparisons are fair.
     """
 
+    runtime_params = ("cache",)  # batch_size is a training parameter here, not only the encoding's
+
     def __init__(
         self,
         strategy: str = "full",
@@ -200,8 +202,6 @@ class FineTunedClassifier(TextClassifier):
         self.class_weight = class_weight
         self.cache = cache
         self.seed = seed
-
-    runtime_params = ("cache",)  # batch_size is a training parameter here, not only the encoding's
 
     def _feature_options(self) -> dict:
         return {

@@ -60,6 +60,13 @@ def accuracy_vs_time(summary: Sequence[dict]):
             axis.annotate(f"n={r['n_per_class']}", (max(r["fit_seconds"], 1e-3), r["accuracy"]), textcoords="offset points",
                           xytext=(5, 4), fontsize=8)
     axis.set_xscale("log")
+    # Within one decade matplotlib labels every minor tick (2x10^-1, 3x10^-1, ...) and they overlap: plain numbers at
+    # 1, 2 and 5 of each decade instead.
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    axis.xaxis.set_minor_locator(matplotlib.ticker.LogLocator(subs=(2.0, 5.0)))
+    axis.xaxis.set_major_formatter(plain)
+    axis.xaxis.set_minor_formatter(plain)
+    axis.margins(x=0.1)  # room for the rightmost point's "n=..." label
     return _finish(figure, axis, "Accuracy against training time", "training time, seconds (log scale)", "test accuracy")
 
 

@@ -165,3 +165,28 @@ def test_a_held_out_split_takes_about_its_fraction_of_each_class():
     assert np.bincount(y[held], minlength=3).tolist() == [0, 0, 3]
     assert sorted(np.concatenate([train, held]).tolist()) == list(range(len(y)))
     assert len(stratified_split(y, 0.0, 0)[1]) == 0
+
+
+def test_the_held_out_split_holds_out_what_stratified_shuffle_split_does_within_one_example_a_class():
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    from headstart.data import stratified_split
+
+    y = np.repeat([0, 1, 2, 3, 4], [40, 17, 9, 5, 2])
+    for fraction in (0.1, 0.15, 0.25):
+        for seed in range(3):
+            train, held = stratified_split(y, fraction, seed)
+            _, theirs = next(StratifiedShuffleSplit(1, test_size=fraction, random_state=seed).split(y, y))
+            assert np.abs(np.bincount(y[held], minlength=5) - np.bincount(y[theirs], minlength=5)).max() <= 1
+            assert np.bincount(y[train], minlength=5)[4] == 2  # a class of 2 is never half held out
+
+
+def test_the_csv_separator_is_the_one_csv_sniffer_finds_in_plain_files_and_a_quoted_quote_does_not_mislead_it(tmp_path):
+    from headstart.data import _delimiter
+
+    for separator in (",", ";", "\t"):
+        plain = f"text{separator}label\ngood really{separator}pos\nbad{separator}neg\n"
+        assert _delimiter(plain, "csv")[1] == csv.Sniffer().sniff(plain, delimiters=",;\t").delimiter == separator
+    path = tmp_path / "quoted.csv"
+    path.write_text('text;label\n"he said ""hi"", then, left";pos\nok;neg\n')  # csv.Sniffer reads a comma here
+    assert read_table(path).to_dict("list") == {"text": ['he said "hi", then, left', "ok"], "label": ["pos", "neg"]}

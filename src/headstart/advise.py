@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +28,9 @@ TFIDF_SAMPLE = 4000
 LP_FT_FROM = 64  # examples in the median class from which fine-tuning usually pays off
 
 
-def _timed(action) -> float:
+def _timed(what: str, action: Callable[[], object]) -> float:
+    """Seconds ``action`` takes; ``what`` names the measurement, so that tests inject timings by name instead of
+    comparing wall-clock times, which flakes."""
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
@@ -57,11 +59,12 @@ def advise(
     picked = np.sort(rng.choice(n, size=min(SAMPLE, n), replace=False))  # in file order: small data is its own sample
     sample = [data.texts[i] for i in picked]
 
-    load_seconds = _timed(lambda: load_encoder(encoder))
+    load_seconds = _timed("load", lambda: load_encoder(encoder))
     model = load_encoder(encoder)
     # The least of two runs: a process's first batches of each shape pay one-off costs (kernel set-up) that a
     # real encoding of the whole data spreads thin.
-    forward_per_text = min(_timed(lambda: model.encode(sample, max_length=max_length, batch_size=32)) for _ in range(2)) / len(sample)
+    forward_per_text = min(_timed("forward", lambda: model.encode(sample, max_length=max_length, batch_size=32))
+                           for _ in range(2)) / len(sample)
 
     cache = EmbeddingCache()
     namespace = feature_namespace(model, "mean", max_length, None)
@@ -75,7 +78,7 @@ def advise(
     # the rows, and how long the C path runs depends on how separable the real classes are.
     sample_codes = np.unique(y[picked], return_inverse=True)[1]
     # The least of two runs: a process's first L-BFGS fit pays a one-off warm-up that a real fit, after encoding, does not.
-    head_seconds = min(_timed(lambda: train_head(features, sample_codes, int(sample_codes.max()) + 1, "linear", seed=seed))
+    head_seconds = min(_timed("head CV", lambda: train_head(features, sample_codes, int(sample_codes.max()) + 1, "linear", seed=seed))
                        for _ in range(2)) * n / len(picked)
     subset = rng.permutation(n)[:TFIDF_SAMPLE]  # random rows: a file sorted by label must not look like one class
 
@@ -84,11 +87,11 @@ def advise(
     train_step_per_text = _measure_train_step(model, [sample[i] for i in rng.permutation(len(sample))[:batch_size]], classes, max_length)
     with warnings.catch_warnings():  # the data's warnings were given above; these would name the subset's codes
         warnings.simplefilter("ignore", HeadstartWarning)
-        tfidf_seconds = _timed(lambda: TfidfClassifier().fit([data.texts[i] for i in subset], [str(x) for x in y[subset]])) * n / len(subset)
+        tfidf_seconds = _timed("tfidf", lambda: TfidfClassifier().fit([data.texts[i] for i in subset], [str(x) for x in y[subset]])) * n / len(subset)
 
     n_val = int(round(validation_fraction * n))
     epoch_full = (n - n_val) * train_step_per_text + n_val * forward_per_text
-    frozen = to_encode * forward_per_text + head_seconds + _timed(lambda: fingerprint_of(model.model))  # a fit hashes θ once
+    frozen = to_encode * forward_per_text + head_seconds + _timed("fingerprint", lambda: fingerprint_of(model.model))  # a fit hashes θ once
     estimates = {
         "zero-shot": classes * forward_per_text,
         "tfidf": tfidf_seconds,

@@ -9,9 +9,14 @@ import pytest
 
 import headstart
 from headstart import FrozenEncoderClassifier
-from headstart.cache import EmbeddingCache, encode_cached, feature_namespace
 from headstart.encoders import Encoder, load_encoder
+from headstart.features import FrozenFeatures
 from headstart.errors import FingerprintMismatchError, HeadstartWarning
+
+
+def through_cache(encoder, texts, cache=True, **options):
+    """Every layer's vectors of the texts, through the cache (a folder, or True: the default one)."""
+    return FrozenFeatures(encoder=encoder, cache=cache, **options).fit().per_layer(texts)
 
 
 def test_second_fit_runs_no_encoder_pass(tiny_encoder, toy_data):
@@ -47,8 +52,8 @@ def test_the_same_weights_with_another_tokenizer_get_their_own_vectors_and_their
     original, other = load_encoder(tiny_encoder), load_encoder(str(cased))
     assert original.fingerprint() == other.fingerprint() and original.tokenizer_fingerprint() != other.tokenizer_fingerprint()
     shouted = [t.upper() for t in texts]  # [UNK] for the cased tokenizer: its vectors differ
-    np.testing.assert_allclose(encode_cached(original, shouted, EmbeddingCache()), original.encode(shouted), atol=1e-6)
-    np.testing.assert_allclose(encode_cached(other, shouted, EmbeddingCache()), other.encode(shouted), atol=1e-6)
+    np.testing.assert_allclose(through_cache(original, shouted), original.encode(shouted), atol=1e-6)
+    np.testing.assert_allclose(through_cache(other, shouted), other.encode(shouted), atol=1e-6)
     folder = FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, labels).save(tmp_path / "m")
     record = json.loads((folder / "headstart.json").read_text())
     record["encoder"]["spec"] = str(cased)
@@ -69,13 +74,11 @@ def test_garbage_cache_file_is_moved_aside_and_vectors_recomputed(tiny_encoder, 
     encoder = load_encoder(tiny_encoder)
     texts = ["good flight", "bad seat"]
     fresh = encoder.encode(texts)
-    cache = EmbeddingCache()
-    encode_cached(encoder, texts, cache)
-    cache.close()
+    through_cache(encoder, texts)
     path = private_cache / "embeddings.sqlite"
     path.write_bytes(os.urandom(4096))
     with pytest.warns(HeadstartWarning, match="corrupt"):
-        again = encode_cached(encoder, texts, EmbeddingCache())
+        again = through_cache(encoder, texts)
     np.testing.assert_array_equal(again, fresh)
     assert list(private_cache.glob("embeddings.sqlite.corrupt-*"))
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -84,16 +87,14 @@ def test_garbage_cache_file_is_moved_aside_and_vectors_recomputed(tiny_encoder, 
 def test_a_damaged_vector_fails_its_checksum_and_is_recomputed(tiny_encoder, private_cache):
     encoder = load_encoder(tiny_encoder)
     fresh = encoder.encode(["good flight"])
-    first = EmbeddingCache()
-    encode_cached(encoder, ["good flight"], first)
-    first.close()
+    through_cache(encoder, ["good flight"])
     with sqlite3.connect(private_cache / "embeddings.sqlite") as conn:
         conn.execute("UPDATE vectors SET data = zeroblob(length(data))")
-    cache = EmbeddingCache()
+    passes = encoder.forward_passes
     with pytest.warns(HeadstartWarning, match="failed their checksum"):
-        again = encode_cached(encoder, ["good flight"], cache)
+        again = through_cache(encoder, ["good flight"])
     np.testing.assert_array_equal(again, fresh)
-    assert cache.hits == 0
+    assert encoder.forward_passes == passes + 1
 
 
 def test_an_unusable_cache_folder_warns_and_encodes_without_it(tiny_encoder, tmp_path):
@@ -101,7 +102,7 @@ def test_an_unusable_cache_folder_warns_and_encodes_without_it(tiny_encoder, tmp
     blocker.write_text("a file where the cache folder should be")
     encoder = load_encoder(tiny_encoder)
     with pytest.warns(HeadstartWarning, match="cannot be used"):
-        vectors = encode_cached(encoder, ["good flight"], EmbeddingCache(blocker))
+        vectors = through_cache(encoder, ["good flight"], blocker)
     np.testing.assert_array_equal(vectors, encoder.encode(["good flight"]))
 
 
@@ -109,7 +110,7 @@ def _write_and_read(args):
     folder, model_dir, worker = args
     encoder = Encoder.load(model_dir)
     texts = [f"good flight {'very ' * (i % 7)} {worker} {i}" for i in range(40)]
-    cached = encode_cached(encoder, texts, EmbeddingCache(folder), batch_size=4)
+    cached = through_cache(encoder, texts, folder, batch_size=4)
     return bool(np.allclose(cached, encoder.encode(texts), atol=1e-6))
 
 
@@ -119,5 +120,5 @@ def test_concurrent_writers_and_readers_do_not_corrupt_it(tiny_encoder, private_
     assert all(results)
     conn = sqlite3.connect(private_cache / "embeddings.sqlite")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    namespace = feature_namespace(load_encoder(tiny_encoder), "mean", 256, None)
+    namespace = FrozenFeatures(encoder=tiny_encoder).fit().spec_.namespace
     assert conn.execute("SELECT COUNT(*) FROM vectors WHERE namespace=?", [namespace]).fetchone()[0] == 80

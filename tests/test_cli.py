@@ -105,10 +105,10 @@ BAD_INPUTS = {
     "encoder path missing": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--encoder", t / "no-model"], "does not exist"),
     "not a model folder": (lambda t, e: ["predict", t, write(t, "x.txt", "good\n")], "not a headstart model"),
     "unknown strategy": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "magic", "--encoder", e], "known: zero-shot, tfidf"),
-    "bad layers": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--layers", "last", "--encoder", e], "bad --layers"),
+    "bad layers": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--layers", "last", "--encoder", e], "--layers must be one of 'last4', 'auto' or layer numbers such as -1 or (-4, -3, -2, -1) (got 'last')"),
     "lexical beside a trained encoder": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--lexical", "--encoder", e], "--strategy full does not use --lexical; leave it out"),
     "options tfidf does not take": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "tfidf", "--pooling", "cls", "--no-cache"],
-                                    "--strategy tfidf does not use --pooling, --no-cache; leave them out"),
+                                    "--strategy tfidf does not use --no-cache, --pooling; leave them out"),
     "precision for fine-tuning": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--precision", "bf16", "--encoder", e], "does not use --precision"),
     "unknown text encoding": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--encoding", "nonsense", "--encoder", e], "unknown text encoding 'nonsense'"),
     "jsonl line not an object": (lambda t, e: ["train", write(t, "d.jsonl", '{"text": "good", "label": "a"}\n[1, 2]\n'), "--encoder", e], "line 2 is a list"),
@@ -116,7 +116,7 @@ BAD_INPUTS = {
     "token head beside a trained encoder": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--head", "tokens", "--encoder", e], "only the frozen strategy"),
     "epochs for frozen": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--epochs", "3", "--encoder", e], "--strategy frozen does not use --epochs"),
     "head lr for lp-ft": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "lp-ft", "--head-lr", "0.1", "--encoder", e], "does not use --head-lr"),
-    "zero epochs": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--epochs", "0", "--encoder", e], "--epochs must be at least 1"),
+    "zero epochs": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--epochs", "0", "--encoder", e], "--epochs must be a whole number of at least 1 (got 0)"),
     "negative learning rate": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--encoder-lr", "-1", "--encoder", e], "--encoder-lr must be a positive number"),
     "descriptions for tfidf": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "tfidf", "--label-descriptions", t / "none.json"], "does not use --label-descriptions"),
     "a label described twice": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "zero-shot", "--label-descriptions",
@@ -129,7 +129,7 @@ BAD_INPUTS = {
     "a negative budget": (lambda t, e: ["advise", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--budget-seconds", "-1", "--encoder", e], "--budget-seconds must be a positive number"),
     "embed into a missing folder": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--encoder", e, "--out", t / "nope" / "f.npy"], "the folder"),
     "embed into a folder": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--encoder", e, "--out", mkdir(t / "f.npy")], "is a folder; give --out a file name"),
-    "auto layers for embed": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--layers", "auto", "--encoder", e, "--out", t / "f.npy"], "it is for train"),
+    "auto layers for embed": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--layers", "auto", "--encoder", e, "--out", t / "f.npy"], "'auto' chooses layers by cross-validation on labels"),
 }
 
 
@@ -265,13 +265,13 @@ def test_csv_labels_keep_their_text_and_match_a_model_trained_on_numbers(tmp_pat
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--seed", "-1"], "--seed must be between 0 and 4294967295 (got -1)"),
-    (["train", "--seed", str(2**32)], "--seed must be between 0 and 4294967295"),
-    (["train", "--max-length", "0"], "--max-length must be at least 1 (got 0)"),
-    (["demo", "--test-size", "0"], "--test-size must be at least 1 (got 0)"),
-    (["train", "--validation-fraction", "1.5"], "--validation-fraction must be at least 0 and below 1 (got 1.5)"),
-    (["demo", "--n-per-class", "-1"], "--n-per-class must be at least 1 (got -1)"),
-    (["compare", "--test-size", "0"], "--test-size must be a fraction above 0 and below 1, or a number of examples (got 0)"),
+    (["train", "--seed", "-1"], "--seed must be a whole number from 0 to 4294967295 (got -1); the same seed gives the same model"),
+    (["train", "--seed", str(2**32)], "--seed must be a whole number from 0 to 4294967295 (got 4294967296)"),
+    (["train", "--max-length", "0"], "--max-length must be a whole number of at least 1 (got 0)"),
+    (["demo", "--test-size", "0"], "--test-size must be a whole number of at least 1 (got 0)"),
+    (["train", "--validation-fraction", "1.5"], "--validation-fraction must be a number in [0, 1) or None (got 1.5)"),
+    (["demo", "--n-per-class", "-1"], "--n-per-class must be a whole number of at least 1 (got -1)"),
+    (["compare", "--test-size", "0"], "--test-size must be a number in (0, 1) or a whole number of at least 1 (got 0.0); a fraction of the data, or a number of examples"),
 ])
 def test_out_of_range_numbers_are_one_error_line(argv, message, data_csv, tmp_path, tiny_encoder, capsys):
     if argv[0] in ("train", "compare"):
@@ -330,7 +330,7 @@ def test_predict_keeps_the_columns_asked_for_beside_each_prediction(trained, tmp
 def test_evaluate_tables_keep_long_labels_whole(capsys):
     from rich.console import Console
 
-    from headstart.cli import confusion_fits, confusion_table, print_report
+    from headstart.cli.evaluate import confusion_fits, confusion_table, print_report
 
     labels = [f"category {i} with a rather long name" for i in range(12)]
     matrix = (np.eye(12, dtype=int) * 1000).tolist()
@@ -348,7 +348,7 @@ def test_evaluate_tables_keep_long_labels_whole(capsys):
 
 
 def test_evaluate_shows_undefined_scores_as_dashes(capsys):
-    from headstart.cli import print_report
+    from headstart.cli.evaluate import print_report
     from headstart.metrics import evaluate
 
     # "neu" is never predicted (no precision); "pos" is predicted but absent from the data (no recall); "mix" is neither.

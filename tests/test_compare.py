@@ -117,7 +117,7 @@ def test_no_copy_of_a_test_text_is_in_the_training_pool():
     assert len({texts[i] for i in test}) == 6 and len(test) == 18 and sorted([*pool, *test]) == list(range(60))
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"seeds": 0}, "--seeds must be at least 1"),
+@pytest.mark.parametrize(("kwargs", "message"), [({"seeds": 0}, "seeds must be a whole number of at least 1"),
                                                  ({"strategy_names": ["frozen", "bogus"]}, "known: zero-shot")])
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, data, tiny_encoder, kwargs, message):
     with pytest.raises(HeadstartError, match=message):
@@ -191,7 +191,7 @@ def test_compare_command_prints_a_table_and_verdict(tmp_path, tiny_encoder, caps
     with pytest.raises(SystemExit) as exit_info:
         main([*argv[:-1], str(tmp_path / "c2"), "--seeds", "0"])
     assert exit_info.value.code == 2
-    assert "error: --seeds must be at least 1" in capsys.readouterr().err
+    assert "error: --seeds must be a whole number of at least 1" in capsys.readouterr().err
 
 
 def test_the_confusion_picture_of_many_classes_stays_bounded():

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from headstart.encoders import Encoder, check_feature_options, combine_layers, fingerprint_of, load_encoder
+from headstart.encoders import Encoder, combine_layers, fingerprint_of, load_encoder
+from headstart.features import FrozenFeatures
+from headstart.params import InvalidParameterError
 from headstart.errors import EncoderError, HeadstartWarning
 
 
@@ -94,12 +96,14 @@ def test_combine_layers_concatenates_or_averages_normalised_layers():
 
 @pytest.mark.parametrize(
     ("pooling", "layers", "combine", "message"),
-    [("sum", (-1,), "concat", "unknown pooling"), ("mean", (5,), "concat", r"layer\(s\) \[5\] do not exist"),
-     ("mean", (-1,), "stack", "unknown layer combine"), ("mean", (), "concat", "no layers")],
+    [("sum", (-1,), "concat", r"pooling must be one of 'mean', 'cls', 'max' \(got 'sum'\)"),
+     ("mean", (5,), "concat", r"layer\(s\) \[5\] do not exist"),
+     ("mean", (-1,), "stack", "layer_combine must be one of 'concat', 'mean'"), ("mean", (), "concat", "layers must be"),
+     ("mean", "auto", "concat", "'auto' chooses layers by cross-validation on labels")],
 )
-def test_bad_feature_options_are_refused(pooling, layers, combine, message):
-    with pytest.raises(EncoderError, match=message):
-        check_feature_options(pooling, layers, combine, num_layers=2)
+def test_bad_feature_options_are_refused(tiny_encoder, pooling, layers, combine, message):
+    with pytest.raises((EncoderError, InvalidParameterError), match=message):
+        FrozenFeatures(encoder=tiny_encoder, pooling=pooling, layers=layers, layer_combine=combine).fit()
 
 
 def test_missing_encoder_path_is_a_clear_error(tmp_path):
@@ -111,15 +115,14 @@ def test_missing_encoder_path_is_a_clear_error(tmp_path):
 
 
 def test_bf16_encoding_stays_close_to_fp32_and_has_its_own_cache_key(tiny_encoder):
-    from headstart.cache import feature_namespace
-
     encoder = load_encoder(tiny_encoder)
     exact = encoder.encode(["good flight", "bad seat today"])
     fast = encoder.encode(["good flight", "bad seat today"], precision="bf16")
     assert fast.dtype == np.float32
     cosine = (exact * fast).sum(-1) / np.linalg.norm(exact, axis=-1) / np.linalg.norm(fast, axis=-1)
     assert cosine.min() > 0.99
-    assert feature_namespace(encoder, "mean", 256, None, "bf16") != feature_namespace(encoder, "mean", 256, None)
+    specs = [FrozenFeatures(encoder=tiny_encoder, precision=p).fit().spec_ for p in ("fp32", "bf16")]
+    assert specs[0].namespace != specs[1].namespace
     with pytest.raises(EncoderError, match="unknown precision"):
         encoder.encode(["x"], precision="fp8")
 

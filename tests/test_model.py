@@ -12,7 +12,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 import headstart
 from headstart import FrozenEncoderClassifier, NotFittedError
-from headstart.model import choose_layers
+from headstart.strategies.frozen import choose_layers
 from headstart.encoders import fingerprint_of, load_encoder
 from headstart.errors import FingerprintMismatchError, HeadstartWarning, ModelFormatError, OutputExistsError
 
@@ -60,7 +60,7 @@ def test_the_encoder_is_unchanged_by_training(tiny_encoder, toy_data, tmp_path):
     model = FrozenEncoderClassifier(encoder=tiny_encoder, head="mlp").fit(texts, labels)
     info = model.training_info_
     assert info["fingerprint_before"] == info["fingerprint_after"] == fingerprint_of(load_encoder(tiny_encoder).model)
-    assert not any(p.requires_grad for p in model.encoder_.model.parameters())
+    assert not any(p.requires_grad for p in model.features_.encoder_.model.parameters())
     assert info["trainable_parameters"] == sum(p.numel() for p in model.head_.parameters())
     saved = json.loads((model.save(tmp_path / "m") / "headstart.json").read_text())
     assert saved["training"]["fingerprint_before"] == saved["training"]["fingerprint_after"]
@@ -295,14 +295,16 @@ def test_one_layer_number_is_a_layer_set(tiny_encoder, toy_data):
     ({"seed": None}, "seed must be a whole number"),
     ({"batch_size": 0}, "batch_size must be a whole number of at least 1"),
     ({"normalize": "no"}, "normalize must be True or False"),
-    ({"validation_fraction": 1.5}, "validation_fraction must be a number from 0"),
-    ({"C": "1"}, "C must be a number"),
-    ({"layers": 1.5}, "layers must be whole numbers"),
+    ({"validation_fraction": 1.5}, r"validation_fraction must be a number in \[0, 1\)"),
+    ({"C": 1e5}, "C must be a positive number up to 10000"),  # beyond, L-BFGS-B stops far from the optimum
+    ({"C": "1"}, r"C must be a positive number up to 10000 or None \(got '1'\)"),
+    ({"layers": 1.5}, "layers must be one of 'last4', 'auto' or layer numbers"),
     ({"head": "mlp", "C": 1.0}, "the mlp head stops early instead"),
 ])
 def test_a_parameter_of_the_wrong_type_is_one_clear_error(tiny_encoder, toy_data, params, message):
-    with pytest.raises(headstart.HeadstartError, match=message):
+    with pytest.raises(headstart.HeadstartError, match=message) as raised:
         FrozenEncoderClassifier(encoder=tiny_encoder, **params).fit(*toy_data)
+    assert isinstance(raised.value, ValueError)  # scikit-learn's tools (GridSearchCV's error_score) expect one
 
 
 def test_fitting_leaves_torch_random_state_and_thread_count_alone(tiny_encoder, toy_data):

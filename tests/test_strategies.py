@@ -3,6 +3,8 @@ import pytest
 import torch
 
 import headstart
+from headstart.params import InvalidParameterError
+from headstart.strategies import options_for
 from headstart import progress
 from headstart.encoders import load_encoder
 from headstart.errors import HeadstartError
@@ -16,7 +18,7 @@ ALL = ["frozen", "zero-shot", "tfidf", "partial:1", "lp-ft", "full"]
 @pytest.mark.parametrize("name", ALL)
 def test_every_strategy_fits_predicts_saves_and_loads(name, tiny_encoder, toy_data, tmp_path):
     texts, labels = toy_data
-    model = headstart.build(name, encoder=tiny_encoder, epochs=3, seed=0).fit(texts, labels)
+    model = headstart.build(name, **options_for(name, {"encoder": tiny_encoder, "epochs": 3, "seed": 0})).fit(texts, labels)
     info = model.training_info_
     for key in ("trainable_parameters", "encoder_forward_passes", "seconds", "peak_rss_mb"):
         assert key in info
@@ -100,10 +102,12 @@ def test_tfidf_needs_no_encoder_and_beats_chance(toy_data):
     assert model.training_info_["encoder_forward_passes"] == 0
 
 
-def test_an_option_no_strategy_takes_is_refused():
-    with pytest.raises(TypeError, match="no strategy takes 'hed'"):
+def test_an_option_the_strategy_does_not_take_is_refused_and_compare_gives_each_its_own():
+    with pytest.raises(InvalidParameterError, match="strategy='frozen' does not use hed; leave it out"):
         headstart.build("frozen", hed="mlp")
-    assert headstart.build("tfidf", max_length=64, C=2.0).C == 2.0  # another strategy's option is left to it
+    with pytest.raises(InvalidParameterError, match="strategy='tfidf' does not use max_length"):
+        headstart.build("tfidf", max_length=64, C=2.0)
+    assert options_for("tfidf", {"max_length": 64, "C": 2.0}) == {"C": 2.0}
 
 
 @pytest.mark.parametrize("name", ["magic", "partial", "partial:x", "full:2"])
@@ -120,9 +124,9 @@ def test_partial_asking_for_too_many_layers_is_refused(tiny_encoder, toy_data):
 @pytest.mark.parametrize("name", ["frozen", "zero-shot", "full"])
 def test_large_inputs_are_predicted_in_chunks_under_one_progress_bar(name, tiny_encoder, toy_data, monkeypatch):
     texts, labels = toy_data
-    model = headstart.build(name, encoder=tiny_encoder, epochs=1).fit(texts, labels)
+    model = headstart.build(name, **options_for(name, {"encoder": tiny_encoder, "epochs": 1})).fit(texts, labels)
     whole = model.predict_proba(texts)
-    monkeypatch.setattr(headstart.model, "PREDICT_CHUNK", 7)
+    monkeypatch.setattr(headstart.strategies.base, "CHUNK", 7)
     tasks = []
 
     def reporter(description, total, unit):
@@ -195,7 +199,7 @@ def test_fine_tuning_warns_about_truncated_training_texts_once(tiny_encoder, toy
     for strategy in ("full", "lp-ft"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            headstart.build(strategy, encoder=tiny_encoder, epochs=1, max_length=4).fit(texts, labels)
+            headstart.build(strategy, **options_for(strategy, {"encoder": tiny_encoder, "epochs": 1, "max_length": 4})).fit(texts, labels)
         truncated = [w for w in caught if issubclass(w.category, TruncationWarning)]
         assert len(truncated) == 1 and f"of {len(texts)} texts" in str(truncated[0].message), strategy
 
@@ -225,7 +229,7 @@ def test_tfidf_options_are_checked_and_its_card_names_its_features(toy_data, tmp
     texts, labels = toy_data
     with pytest.raises(HeadstartError, match="max_features must be a whole number of at least 2"):
         headstart.build("tfidf", max_features=1).fit(texts, labels)
-    with pytest.raises(HeadstartError, match="C must be a number"):
+    with pytest.raises(HeadstartError, match="C must be a positive number up to 10000 or None"):
         headstart.build("tfidf", C="1").fit(texts, labels)
     with pytest.raises(HeadstartError, match="leave it unset to use the default, 10"):
         headstart.build("tfidf", C=0).fit(texts, labels)

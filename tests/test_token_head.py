@@ -79,7 +79,7 @@ def test_predictions_do_not_depend_on_how_texts_are_chunked(tiny_encoder, monkey
     texts, labels = one_word_decides(6, seed=3)
     model = FrozenEncoderClassifier(encoder=tiny_encoder, head="tokens", C=1.0).fit(texts, labels)
     whole = model.predict_proba(texts)
-    monkeypatch.setattr(headstart.model, "TOKEN_PREDICT_CHUNK", 5)
+    monkeypatch.setattr(headstart.strategies.frozen, "TOKEN_PREDICT_CHUNK", 5)
     np.testing.assert_allclose(model.predict_proba(texts), whole, atol=1e-6)
     assert model.predict_proba([]).shape == (0, 2)
 
@@ -91,5 +91,5 @@ def test_too_many_token_states_is_a_clear_error(tiny_encoder, monkeypatch):
 
 
 def test_only_the_frozen_strategy_has_a_token_head(tiny_encoder):
-    with pytest.raises(headstart.HeadstartError, match="head 'tokens' reads token states, which only the frozen strategy keeps; use linear or mlp here"):
+    with pytest.raises(headstart.HeadstartError, match="head must be one of 'linear', 'mlp' \\(got 'tokens'\\); the token head reads token states, which only the frozen strategy"):
         headstart.build("full", encoder=tiny_encoder, head="tokens").fit(*one_word_decides(4, seed=0))

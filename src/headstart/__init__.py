@@ -8,12 +8,14 @@
 from .cache import EmbeddingCache
 from .encoders import Encoder, load_encoder
 from .errors import HeadstartError, NotFittedError
-from .model import FrozenEncoderClassifier
-from .strategies import FineTunedClassifier, TfidfClassifier, ZeroShotClassifier, build, load
+from .features import FeatureSpec, FrozenFeatures
+from .params import InvalidParameterError
+from .strategies import FineTunedClassifier, FrozenEncoderClassifier, TfidfClassifier, ZeroShotClassifier, build, load
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "EmbeddingCache", "Encoder", "FineTunedClassifier", "FrozenEncoderClassifier", "HeadstartError", "NotFittedError",
-    "TfidfClassifier", "ZeroShotClassifier", "build", "load", "load_encoder",
+    "EmbeddingCache", "Encoder", "FeatureSpec", "FineTunedClassifier", "FrozenEncoderClassifier", "FrozenFeatures",
+    "HeadstartError", "InvalidParameterError", "NotFittedError", "TfidfClassifier", "ZeroShotClassifier", "build", "load",
+    "load_encoder",
 ]

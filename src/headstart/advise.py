@@ -16,11 +16,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .cache import EmbeddingCache, feature_namespace, text_sha
+from .cache import EmbeddingCache, text_sha
 from .data import check_labeled
+from .features import FrozenFeatures
 from .encoders import combine_layers, fingerprint_of, last_layers, load_encoder, pool
 from .errors import HeadstartWarning
 from .heads import make_head, train_head
+from .params import Real, Rule, check
 from .strategies.tfidf import TfidfClassifier
 
 SAMPLE = 128
@@ -48,6 +50,7 @@ def advise(
     seed: int = 0,
 ) -> dict:
     """Estimates of training time per strategy and a recommendation with its reason in one sentence."""
+    check("budget_seconds", budget_seconds, Rule((Real(0, low_open=True),), "the training time you can afford, in seconds"))
     data = check_labeled(list(texts), list(labels))
     y = np.unique(np.asarray([str(x) for x in data.labels]), return_inverse=True)[1]
     n, classes = len(y), int(y.max()) + 1
@@ -67,7 +70,7 @@ def advise(
                            for _ in range(2)) / len(sample)
 
     cache = EmbeddingCache()
-    namespace = feature_namespace(model, "mean", max_length, None)
+    namespace = FrozenFeatures(encoder=encoder, max_length=max_length).fit().spec_.namespace  # the frozen default's
     cached = len(cache.get_many(namespace, [text_sha(t) for t in data.texts]))
     cache.close()
     to_encode = len(set(data.texts)) - cached

@@ -1,9 +1,9 @@
 """EmbeddingCache: every text's pooled per-layer vectors, stored once, because θ never changes.
 
 SQLite in WAL mode, so several processes may read and write at once. A row's key is (namespace, sha256 of
-the text), where the namespace hashes the encoder's weights and tokenizer fingerprints and the feature config
-(pooling, max_length, instruction, precision). The layer choice is not in the key: every layer's vector is stored,
-and chosen afterwards. Each row carries a checksum of its bytes. Whatever goes wrong with the file, the answer is a
+the text), where the namespace is ``FeatureSpec.namespace``: the encoder's weights and tokenizer fingerprints and how
+texts are encoded (pooling, max_length, instruction, precision). The layer choice is not in the key: every layer's
+vector is stored, and chosen afterwards. Each row carries a checksum of its bytes. Whatever goes wrong with the file, the answer is a
 warning and a fresh encode, never a wrong vector and never a crash.
 """
 
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoders import Encoder
 from .errors import warn
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS vectors (
@@ -191,47 +190,3 @@ class EmbeddingCache:
                 self._conn.close()
             finally:
                 self._conn = None
-
-
-def feature_namespace(encoder: Encoder, pooling: str, max_length: int, instruction: str | None, precision: str = "fp32") -> str:
-    config = {"fingerprint": encoder.fingerprint(), "tokenizer": encoder.tokenizer_fingerprint(), "pooling": pooling,
-              "max_length": int(min(max_length, encoder.max_positions)), "instruction": instruction or ""}
-    if precision != "fp32":  # fp32 keys stay as they were before precision was an option
-        config["precision"] = precision
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def encode_cached(
-    encoder: Encoder,
-    texts: Sequence[str],
-    cache: EmbeddingCache | None,
-    pooling: str = "mean",
-    max_length: int = 256,
-    instruction: str | None = None,
-    batch_size: int = 32,
-    precision: str = "fp32",
-) -> np.ndarray:
-    """``encoder.encode`` through the cache: only texts never seen with this encoder and config are encoded.
-
-    The cache's connection is closed before returning, so no connection outlives the call.
-    """
-    if cache is None:
-        return encoder.encode(texts, pooling, max_length, instruction, batch_size, precision)
-    try:
-        return _encode_through(cache, encoder, texts, pooling, max_length, instruction, batch_size, precision)
-    finally:
-        cache.close()
-
-
-def _encode_through(cache, encoder, texts, pooling, max_length, instruction, batch_size, precision) -> np.ndarray:
-    namespace = feature_namespace(encoder, pooling, max_length, instruction, precision)
-    shas = [text_sha(t) for t in texts]
-    expected = (encoder.num_layers + 1, encoder.hidden_size)
-    found = {sha: v for sha, v in cache.get_many(namespace, shas).items() if v.shape == expected}
-    missing = list(dict.fromkeys(t for t, s in zip(texts, shas) if s not in found))
-    if missing:
-        fresh = encoder.encode(missing, pooling, max_length, instruction, batch_size, precision)
-        new = {text_sha(t): v for t, v in zip(missing, fresh)}
-        cache.put_many(namespace, new)
-        found.update(new)
-    return np.stack([found[s] for s in shas]) if shas else encoder.encode([], pooling, max_length, instruction)

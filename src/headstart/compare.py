@@ -21,10 +21,11 @@ from sklearn.model_selection import train_test_split
 from . import strategies
 from .costs import PeakMemory
 from .data import check_labeled, sample_per_class
-from .encoders import load_encoder
 from .errors import HeadstartError, HeadstartWarning, OutputExistsError, count, warn
+from .features import FrozenFeatures
 from .metrics import evaluate
-from .model import data_sha256
+from .params import Real, Rule, Whole, check
+from .strategies.base import data_sha256
 from .strategies.zeroshot import label_prompts
 
 RESULTS = "results.jsonl"
@@ -152,8 +153,8 @@ def run_comparison(
     is called after each run, including skipped ones, so a caller can show progress.
     """
     names = check_strategies(strategy_names)
-    if seeds < 1:
-        raise HeadstartError(f"--seeds must be at least 1 (got {seeds})")
+    check("seeds", seeds, Rule((Whole(1),)))
+    check("test_size", test_size, Rule((Real(0, 1, low_open=True, high_open=True), Whole(1)), "a fraction of the data, or a number of examples"))
     options = dict(options or {})
     data = check_labeled(list(texts), list(labels))
     y = np.asarray([str(label) for label in data.labels])
@@ -168,10 +169,10 @@ def run_comparison(
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(options.items())},
     }
     if any(strategies.strategy_class(name) is not strategies.TfidfClassifier for name in names):
-        encoder = load_encoder(options.get("encoder"))
-        encoder.fingerprint()  # loaded once, before any run is timed or anything written
-        frozen = strategies.build("frozen", **options)  # the max_length and instruction every encoder strategy uses
-        encoder.warn_truncated(data.texts, frozen.max_length, frozen.instruction)  # once here, not once per run
+        # The encoder loads (and is fingerprinted) once, before any run is timed or anything written; truncation is
+        # warned about once here, not once per run.
+        features = FrozenFeatures(**{k: v for k, v in options.items() if k in FrozenFeatures._get_param_names()}).fit()
+        features.warn_truncated(data.texts)
     if "zero-shot" in names:  # about the user's descriptions, not a sample: warned here, as the runs' warnings are not
         label_prompts(options.get("label_descriptions"), np.unique(y))
     check_runs(names, options, data.texts, y, train_pool)
@@ -187,11 +188,11 @@ def run_comparison(
     done = {(r["strategy"], r["n_per_class"], r["seed"]) for r in runs}
     plan = [(n, seed, name) for n in n_per_class for seed in range(seeds) for name in names]
     test_texts = [data.texts[i] for i in test]
-    for count, (n, seed, name) in enumerate(plan, start=1):
+    for done_count, (n, seed, name) in enumerate(plan, start=1):
         key = (name, n if n is not None else "all", seed)
         if key in done:
             if on_run:
-                on_run(next(r for r in runs if (r["strategy"], r["n_per_class"], r["seed"]) == key), count, len(plan))
+                on_run(next(r for r in runs if (r["strategy"], r["n_per_class"], r["seed"]) == key), done_count, len(plan))
             continue
         train = sample_per_class(y, n, seed, pool=train_pool)
         record = run_one(name, [data.texts[i] for i in train], y[train], test_texts, y[test], seed, options)
@@ -200,7 +201,7 @@ def run_comparison(
         runs.append(record)
         done.add(key)
         if on_run:
-            on_run(record, count, len(plan))
+            on_run(record, done_count, len(plan))
     # A resumed folder may hold runs of a larger plan (more seeds, other n): the report covers this plan's alone.
     planned = {(name, n if n is not None else "all", seed) for n, seed, name in plan}
     return [r for r in runs if (r["strategy"], r["n_per_class"], r["seed"]) in planned]
@@ -214,14 +215,14 @@ def check_runs(names: Sequence[str], options: dict, texts: Sequence[str], y: np.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HeadstartWarning)  # two examples a class: the sample's warnings, not the data's
         for name in names:
-            strategies.build(name, **{**options, "cache": False}).fit([texts[i] for i in rows], y[rows])
+            strategies.build(name, **strategies.options_for(name, {**options, "cache": False})).fit([texts[i] for i in rows], y[rows])
 
 
 def run_one(name: str, train_texts: list[str], train_y: np.ndarray, test_texts: list[str], test_y: np.ndarray,
             seed: int, options: dict) -> dict:
     """Fit one strategy and predict the test split, both cold (no embedding cache: every strategy encodes what it
     reads, as on new data), and record accuracy and every cost."""
-    model = strategies.build(name, **{**options, "seed": seed, "cache": False})
+    model = strategies.build(name, **strategies.options_for(name, {**options, "seed": seed, "cache": False}))
     with warnings.catch_warnings():
         # A sample's oddities (small classes, truncated texts) are the data's, which run_comparison warned about once.
         warnings.simplefilter("ignore", HeadstartWarning)

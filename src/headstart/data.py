@@ -429,3 +429,35 @@ def sample_per_class(y: np.ndarray, n: int | None, seed: int, pool: np.ndarray |
     rng = np.random.default_rng(seed)
     picked = [rng.permutation(rows[y[rows] == cls])[:n] for cls in np.unique(y[rows])]
     return np.sort(np.concatenate(picked))
+
+
+def read_label_descriptions(path: str | Path) -> dict[str, str]:
+    """Zero-shot label descriptions from a JSON object {label: description} or a table with columns label and
+    description; a label described twice, or a description that is not a text, is refused."""
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        try:
+            described = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read label descriptions {path}: {exc}; give a JSON object {{label: description}}") from None
+        if not isinstance(described, dict):
+            raise DataError(f"{path} must hold a JSON object {{label: description}}")
+        described = {str(k): v for k, v in described.items()}
+    else:
+        table = read_table(path)
+        if not {"label", "description"} <= set(table.columns):
+            raise DataError(f"{path} needs columns label and description; it has {', '.join(map(str, table.columns))}")
+        repeated = table["label"][table["label"].duplicated()]
+        if len(repeated):
+            raise DataError(f"{path} describes label {repeated.iloc[0]!r} more than once; give each label one description")
+        described = {str(k): v if isinstance(v, str) else "" for k, v in zip(table["label"], table["description"])}
+    check_descriptions(described)
+    return described
+
+
+def check_descriptions(descriptions: dict) -> None:
+    """Refuse a description that is not a text, or is empty: "nan" or "None" would be embedded as the label."""
+    bad = [k for k, v in descriptions.items() if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise DataError(f"the description of label {bad[0]!r} is {descriptions[bad[0]]!r}; give each label a non-empty text, "
+                             "or leave the label out to use its name")

@@ -130,33 +130,20 @@ def layer_candidates(layers: Sequence[int] | str, num_layers: int) -> list[tuple
         return [layer_numbers(layers)]
     if layers == "last4":
         return [last_layers(num_layers)]
-    if layers == "auto":
-        candidates = [last_layers(num_layers), tuple(range(1, num_layers + 1)), (-1,)]
-        # In a shallow encoder two of these can name the same layers (-2,-1 and 1,2): keep the first.
-        same_layers = {tuple(layer % (num_layers + 1) for layer in c): c for c in reversed(candidates)}
-        return [c for c in candidates if c in same_layers.values()]
-    raise EncoderError(f"unknown layers {layers!r}; give layer numbers such as -1 or -4,-3,-2,-1, or one of {', '.join(LAYER_SPECS)}")
+    candidates = [last_layers(num_layers), tuple(range(1, num_layers + 1)), (-1,)]  # "auto"
+    # In a shallow encoder two of these can name the same layers (-2,-1 and 1,2): keep the first.
+    same_layers = {tuple(layer % (num_layers + 1) for layer in c): c for c in reversed(candidates)}
+    return [c for c in candidates if c in same_layers.values()]
 
 
 def layer_numbers(layers) -> tuple[int, ...]:
-    """Layer numbers as a tuple of ints: one number, or a sequence or array of whole numbers."""
+    """Layer numbers as a tuple of ints: one number, or a sequence or array of whole numbers (``LayerNumbers``)."""
     items = [layers] if np.ndim(layers) == 0 else list(np.ravel(np.asarray(layers, dtype=object)))
-    if not all(isinstance(layer, (int, np.integer)) and not isinstance(layer, bool) for layer in items):
-        raise EncoderError(f"layers must be whole numbers such as -1 or (-4, -3, -2, -1) (got {layers!r})")
     return tuple(int(layer) for layer in items)
 
 
-def check_feature_options(pooling: str, layers: Sequence[int], combine: str, num_layers: int) -> None:
-    """Raise EncoderError for a pooling, layer or combine choice this encoder cannot give."""
-    if pooling not in POOLINGS:
-        raise EncoderError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
-    if combine not in LAYER_COMBINES:
-        raise EncoderError(f"unknown layer combine {combine!r}; choose one of {', '.join(LAYER_COMBINES)}")
-    if isinstance(layers, str):
-        raise EncoderError(f"layers={layers!r} is only for the frozen strategy; give layers such as -1 or -4,-3,-2,-1")
-    layers = layer_numbers(layers)
-    if not layers:
-        raise EncoderError("no layers chosen; pass e.g. --layers -1 or --layers -4,-3,-2,-1")
+def check_layers_exist(layers: Sequence[int], num_layers: int) -> None:
+    """Raise EncoderError for layer numbers this encoder does not have."""
     bad = [layer for layer in layers if not -(num_layers + 1) <= layer <= num_layers]
     if bad:
         raise EncoderError(
@@ -373,8 +360,11 @@ class Encoder:
 _loaded: dict[str, Encoder] = {}
 
 
-def load_encoder(name: str | None = None) -> Encoder:
-    """``Encoder.load`` once per process and source: cross-validation and many heads share one frozen encoder."""
+def load_encoder(name: str | Encoder | None = None) -> Encoder:
+    """``Encoder.load`` once per process and source: cross-validation and many heads share one frozen encoder. An
+    Encoder (a fine-tuned one, say) is itself."""
+    if isinstance(name, Encoder):
+        return name
     _, source = resolve_encoder(name)
     if source not in _loaded:
         _loaded[source] = Encoder.load(name)

@@ -25,7 +25,6 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from .data import first_occurrence, split_distinct, stratified_split
-from .errors import HeadstartError
 
 HEADS = ("linear", "mlp")
 FROZEN_HEADS = (*HEADS, "tokens")  # the token head reads token states, which only the frozen strategy keeps
@@ -65,25 +64,7 @@ class MLPHead(nn.Module):
         return self.out(self.dropout(F.gelu(self.hidden(x))))
 
 
-def check_head_options(
-    kind: str, C: float | None, class_weight: str | None, allowed: tuple[str, ...] = HEADS, unset_C: str = "choose it by cross-validation",
-) -> None:
-    """Refuse a head, C or class weight that training could not use, before any work is done; ``unset_C`` says what
-    leaving C unset does."""
-    if kind in FROZEN_HEADS and kind not in allowed:
-        raise HeadstartError(f"head {kind!r} reads token states, which only the frozen strategy keeps; use {' or '.join(allowed)} here")
-    if kind not in allowed:
-        raise HeadstartError(f"unknown head {kind!r}; choose one of {', '.join(allowed)}")
-    if C is not None and kind == "mlp":
-        raise HeadstartError("C is the linear head's regularisation; the mlp head stops early instead: leave C unset, or use head='linear'")
-    if C is not None and not 0 < C <= C_LIMIT:
-        raise HeadstartError(f"C must be a positive number up to {C_LIMIT:g} (got {C}); leave it unset to {unset_C}")
-    if class_weight not in (None, "balanced"):
-        raise HeadstartError(f"unknown class weight {class_weight!r}; use 'balanced' or leave it unset")
-
-
 def make_head(kind: str, n_features: int, n_classes: int) -> nn.Module:
-    check_head_options(kind, None, None)
     return LinearHead(n_features, n_classes) if kind == "linear" else MLPHead(n_features, n_classes)
 
 
@@ -373,8 +354,8 @@ def train_head(
     within_one_se: bool = False,
 ) -> tuple[nn.Module, dict]:
     """Train a head on features X (n, d) for integer labels y; returns it and what training chose and measured.
-    ``within_one_se``: the linear head's C by the one-SE rule (see ``choose_C``)."""
-    check_head_options(kind, C, class_weight)
+    ``within_one_se``: the linear head's C by the one-SE rule (see ``choose_C``). The options are the estimators' to
+    check (``_parameter_constraints``)."""
     with one_thread():
         return _train_head(X, y, n_classes, kind, C, class_weight, validation_fraction, seed, within_one_se)
 

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+from .errors import count, warn
+
 
 CALIBRATION_BINS = 15  # equal-width bins of confidence, as in Guo et al. (2017), "On calibration of modern neural networks"
 
@@ -65,3 +67,17 @@ def calibration(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> di
         "accuracy": float(correct.mean()),
         "bins": bins,
     }
+
+
+def evaluate_model(model, texts: Sequence[str], labels: Sequence) -> dict:
+    """``evaluate`` of a fitted model on labeled texts. Labels match the model's classes by their text: a CSV's "1" is
+    the class 1 of a model trained on integers. Labels the model never learnt are warned about: they count as errors."""
+    proba = model.predict_proba(list(texts))
+    known = {str(label): label for label in model.classes_.tolist()}
+    truth = [known.get(str(label), label) for label in labels]
+    report = evaluate(truth, model.classes_[proba.argmax(axis=1)], model.classes_.tolist(), proba)
+    if report["unseen_labels"]:
+        found = ", ".join(f"{label} ({n})" for label, n in report["unseen_labels"].items())
+        warn(f"{count(sum(report['unseen_labels'].values()), 'example', 'have')} labels the model was not trained on: {found}; "
+             "they count as errors")
+    return report

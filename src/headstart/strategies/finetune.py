@@ -10,39 +10,43 @@ from __future__ import annotations
 import copy
 import math
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .. import artifacts
-from ..cache import encode_cached
-from ..costs import count_parameters, peak_rss_mb
+from ..costs import count_parameters
 from ..data import first_occurrence, stratified_split
-from ..encoders import (
-    Encoder, check_feature_options, combine_layers, fingerprint_of, layer_numbers, load_encoder, pool, with_instruction, without_transformers_bars,
-)
-from ..errors import HeadstartError, ModelFormatError, TruncationWarning
-from ..heads import check_head_options, head_from_state, make_head, sample_weights, train_head, validation_scores
-from ..model import (
-    TextClassifier, check_fingerprint, encoder_record, make_cache, own_random_state, params_from_config, predict_in_chunks, restore_fitted,
-)
+from ..encoders import Encoder, combine_layers, fingerprint_of, layer_numbers, pool, with_instruction, without_transformers_bars
+from ..errors import HeadstartError, ModelFormatError
+from ..features import FEATURE_CONSTRAINTS, FeatureSpec, FrozenFeatures
+from ..heads import HEADS, head_from_state, make_head, sample_weights, train_head, validation_scores
+from ..params import InvalidParameterError, LayerNumbers, Options, Real, Rule, Whole
+from .base import SEED, TextClassifier, check_fingerprint, check_spec, encoder_record, fit_report, own_random_state
 
 
 def parse_strategy(strategy: str) -> tuple[str, int | None]:
-    """``"partial:2"`` -> ("partial", 2); ``"full"`` -> ("full", None)."""
+    """``"partial:2"`` -> ("partial", 2); ``"full"`` -> ("full", None); anything else ("partial:0", "half") ->
+    (None, None)."""
     kind, _, k = strategy.partition(":")
-    if kind == "partial":
-        if not k.isdigit() or int(k) < 1:
-            raise HeadstartError(f"bad strategy {strategy!r}; partial needs a layer count, e.g. partial:2")
+    if kind == "partial" and k.isdigit() and int(k) >= 1:
         return kind, int(k)
     if kind in ("full", "lp-ft") and not k:
         return kind, None
-    raise HeadstartError(f"unknown fine-tuning strategy {strategy!r}; use full, lp-ft or partial:K")
+    return None, None
+
+
+class FineTuning:
+    """A fine-tuning strategy's name: full, lp-ft or partial:K."""
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, str) and parse_strategy(value)[0] is not None
+
+    def __str__(self) -> str:
+        return "one of 'full', 'lp-ft' or 'partial:K' (K layers, e.g. 'partial:2')"
 
 
 def unfreeze(model: nn.Module, kind: str, k: int | None) -> None:
@@ -79,7 +83,7 @@ def train_end_to_end(
     *,
     train: np.ndarray,
     val: np.ndarray,
-    features: dict,
+    features: FeatureSpec,
     encoder_lr: float,
     head_lr: float,
     epochs: int,
@@ -93,8 +97,8 @@ def train_end_to_end(
     lowest loss on the ``val`` rows."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    prompts = with_instruction(texts, features["instruction"])
-    ids = encoder.tokenize(prompts, features["max_length"], padding=False)["input_ids"]
+    prompts = with_instruction(texts, features.instruction)
+    ids = encoder.tokenize(prompts, features.max_length, padding=False)["input_ids"]
     labels = torch.as_tensor(y)
     weights = sample_weights(y, int(y.max()) + 1, class_weight)
     encoder_params = [p for p in encoder.model.parameters() if p.requires_grad]
@@ -111,8 +115,8 @@ def train_end_to_end(
         # Right padding, as Encoder._forward pads for prediction: left padding would shift BERT's absolute positions.
         batch = encoder.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, padding_side="right", return_tensors="pt")
         states = torch.stack(encoder.hidden_states(batch), dim=1)
-        pooled = pool(states, batch["attention_mask"].unsqueeze(1), features["pooling"])
-        return head(combine_layers(pooled, features["layers"], features["layer_combine"], features["normalize"]))
+        pooled = pool(states, batch["attention_mask"].unsqueeze(1), features.pooling)
+        return head(combine_layers(pooled, features.layers, features.layer_combine, features.normalize))
 
     watch = val if len(val) else train
     best = {"loss": float("inf"), "epoch": 0, "state": None}
@@ -150,6 +154,9 @@ def train_end_to_end(
     return {"epochs_run": epoch, "best_epoch": best["epoch"], "validation": validation, "encoder_backward_passes": backward_passes}
 
 
+HEAD_LR = 1e-2
+
+
 class FineTunedClassifier(TextClassifier):
     """A head ω and some or all of the encoder θ, trained together.
 
@@ -157,13 +164,26 @@ class FineTunedClassifier(TextClassifier):
         strategy: ``full`` (all of θ from the start), ``lp-ft`` (a linear probe on cached frozen features first,
             then all of θ with a new optimizer, from that head; Kumar et al. 2022; the probe is always a linear head)
             or ``partial:K`` (the top K layers).
-        encoder_lr, head_lr: AdamW learning rates; in lp-ft's second stage the probed head also uses
-            ``encoder_lr``, so the fine-tune does not undo the probe.
+        encoder_lr: the encoder's AdamW learning rate; in lp-ft's second stage the probed head uses it too, so the
+            fine-tune does not undo the probe.
+        head_lr: the head's AdamW learning rate for full and partial:K; None is 1e-2.
         epochs: the most epochs; early stopping on ``validation_fraction`` of each class usually ends sooner.
         Feature options (pooling, layers, ...) are those of FrozenEncoderClassifier, so comparisons are fair.
     """
 
     runtime_params = ("cache",)  # batch_size is a training parameter here, not only the encoding's
+    _parameter_constraints = {
+        **FEATURE_CONSTRAINTS,
+        "strategy": Rule((FineTuning(),)),
+        "layers": Rule((LayerNumbers(),), "'last4' and 'auto' are for the frozen strategy"),
+        "head": Rule((Options(HEADS),), "the token head reads token states, which only the frozen strategy keeps"),
+        "encoder_lr": Rule((Real(0, low_open=True),)),
+        "head_lr": Rule((None, Real(0, low_open=True)),),
+        "epochs": Rule((Whole(1),)),
+        "validation_fraction": Rule((Real(0, 1, high_open=True),)),
+        "class_weight": Rule((None, Options(("balanced",))), "leave it unset to weight every example alike"),
+        "seed": SEED,
+    }
 
     def __init__(
         self,
@@ -177,7 +197,7 @@ class FineTunedClassifier(TextClassifier):
         instruction: str | None = None,
         max_length: int = 256,
         encoder_lr: float = 5e-5,
-        head_lr: float = 1e-2,
+        head_lr: float | None = None,
         epochs: int = 10,
         batch_size: int = 16,
         validation_fraction: float = 0.15,
@@ -203,80 +223,72 @@ class FineTunedClassifier(TextClassifier):
         self.cache = cache
         self.seed = seed
 
-    def _feature_options(self) -> dict:
-        return {
-            "pooling": self.pooling, "layers": layer_numbers(self.layers), "layer_combine": self.layer_combine,
-            "normalize": self.normalize, "instruction": self.instruction, "max_length": self.max_length,
-        }
+    def _check_combination(self) -> None:
+        if self.strategy == "lp-ft" and self.head != "linear":
+            raise InvalidParameterError(lambda n: f"lp-ft fine-tunes from a linear probe, so its head is linear (got "
+                                                  f"{n.setting('head', self.head)}); leave {n('head')} unset, or use full or "
+                                                  "partial:K for an mlp head")
+        if self.strategy == "lp-ft" and self.head_lr is not None:
+            raise InvalidParameterError(lambda n: f"{n.setting('strategy', 'lp-ft')} does not use {n('head_lr')}: its probed "
+                                                  f"head trains at {n('encoder_lr')}, so the fine-tune does not undo the probe")
+
+    def _features(self, encoder, cache) -> FrozenFeatures:
+        """The features stage over ``encoder`` (a name, or the fine-tuned Encoder) with this model's options, fitted."""
+        return FrozenFeatures(encoder, self.pooling, self.layers, self.layer_combine, self.normalize, self.instruction,
+                              self.max_length, cache=cache).fit()
 
     @own_random_state
     def fit(self, X, y) -> FineTunedClassifier:
         start = time.perf_counter()
-        kind, k = parse_strategy(self.strategy)
-        check_head_options(self.head, None, self.class_weight)
-        if kind == "lp-ft" and self.head != "linear":
-            raise HeadstartError(f"lp-ft fine-tunes from a linear probe, so its head is linear (got head={self.head!r}); "
-                                 "leave head unset, or use full or partial:K for an mlp head")
         texts, codes = self._set_labels(X, y)
-        base = load_encoder(self.encoder)
-        check_feature_options(self.pooling, self.layers, self.layer_combine, base.num_layers)
-        check_reads_last_layer(self.layers, base.num_layers)
-        base.warn_truncated(texts, self.max_length, self.instruction)
-        options = self._feature_options()
+        kind, k = parse_strategy(self.strategy)
+        frozen = self._features(self.encoder, self.cache)
+        base, spec = frozen.encoder_, frozen.spec_
+        check_reads_last_layer(spec.layers, base.num_layers)
+        truncated = frozen.warn_truncated(texts)
         probe_info: dict = {}
         passes_before = base.forward_passes
         train, val = stratified_split(codes, self.validation_fraction, self.seed, first_occurrence(texts))
         if kind == "lp-ft":
             # The probe must not see the rows that judge the fine-tune: a probe fitted on them starts with a flattering
             # validation loss that early stopping then refuses to leave.
-            train_texts = [texts[i] for i in train]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", TruncationWarning)  # warned about above, for all the texts
-                per_layer = encode_cached(base, train_texts, make_cache(self.cache), self.pooling, self.max_length, self.instruction)
-            probe_features = combine_layers(torch.from_numpy(per_layer), self.layers, self.layer_combine, self.normalize)
+            probe_features = spec.combine(frozen.per_layer([texts[i] for i in train], warn=False))
             # A probe at the best-loss C can be so sure of the training rows that the fine-tune gets little gradient.
-            head, probe_info = train_head(
-                probe_features.numpy(), codes[train], len(self.classes_), "linear", None, self.class_weight, 0.0, self.seed, within_one_se=True
-            )
+            head, probe_info = train_head(probe_features, codes[train], len(self.classes_), "linear", None, self.class_weight, 0.0,
+                                          self.seed, within_one_se=True)
             head.train()
         else:
             torch.manual_seed(self.seed)
-            n_features = base.hidden_size * (len(layer_numbers(self.layers)) if self.layer_combine == "concat" else 1)
-            head = make_head(self.head, n_features, len(self.classes_))
+            head = make_head(self.head, frozen.n_features_out_, len(self.classes_))
         probe_passes = base.forward_passes - passes_before
         self.encoder_ = Encoder(copy.deepcopy(base.model), base.tokenizer, base.name, base.source)
         unfreeze(self.encoder_.model, kind, k)
         trainable = count_parameters(self.encoder_.model, trainable_only=True) + count_parameters(head)
         info = train_end_to_end(
-            self.encoder_, head, texts, codes, train=train, val=val, features=options,
-            encoder_lr=self.encoder_lr, head_lr=self.encoder_lr if kind == "lp-ft" else self.head_lr,
+            self.encoder_, head, texts, codes, train=train, val=val, features=spec,
+            encoder_lr=self.encoder_lr, head_lr=self.encoder_lr if kind == "lp-ft" else (self.head_lr or HEAD_LR),
             epochs=self.epochs, batch_size=self.batch_size, class_weight=self.class_weight, seed=self.seed,
         )
         self.encoder_.model.requires_grad_(False)
         self.head_ = head
-        self.training_info_ = {
-            **info,
-            "probe": probe_info or None,
-            "encoder_forward_passes": probe_passes + self.encoder_.forward_passes,
-            "trainable_parameters": trainable,
-            "frozen_parameters": self.encoder_.parameter_count() + count_parameters(head) - trainable,
-            "base_fingerprint": base.fingerprint(),
-            "fingerprint_after": fingerprint_of(self.encoder_.model),
-            "seconds": {"fit": time.perf_counter() - start},
-            "peak_rss_mb": peak_rss_mb(),
-        }
-        self.encoder_._fingerprint = self.training_info_["fingerprint_after"]
+        fingerprint_after = fingerprint_of(self.encoder_.model)
+        self.encoder_._fingerprint = fingerprint_after
+        self.features_ = self._features(self.encoder_, False)
+        self.training_info_ = fit_report(
+            start, forward_passes=probe_passes + self.encoder_.forward_passes, trainable=trainable,
+            frozen=self.encoder_.parameter_count() + count_parameters(head) - trainable,
+            backward_passes=info.pop("encoder_backward_passes"), validation=info.pop("validation"), truncated=truncated,
+            **info, probe=probe_info or None, base_fingerprint=base.fingerprint(), fingerprint_after=fingerprint_after,
+        )
         return self
 
-    def _predict_proba(self, texts: list[str]) -> np.ndarray:
-        check_is_fitted(self, "head_")
-        return predict_in_chunks(texts, self._proba, len(self.classes_))
+    def _runtime_features(self) -> FrozenFeatures:
+        return self.features_  # the fine-tuned encoder's vectors are never cached; batch_size is the training's
 
-    def _proba(self, texts: list[str]) -> np.ndarray:
-        per_layer = self.encoder_.encode(texts, self.pooling, self.max_length, self.instruction)
-        features = combine_layers(torch.from_numpy(per_layer), self.layers, self.layer_combine, self.normalize)
+    def _proba(self, features: FrozenFeatures, texts: list[str]) -> np.ndarray:
+        rows = features.spec_.combine(features.per_layer(texts, warn=False))
         with torch.no_grad():
-            return torch.softmax(self.head_(features), dim=1).numpy()
+            return torch.softmax(self.head_(torch.from_numpy(rows)), dim=1).numpy()
 
     def _artifact(self):
         def write_encoder(staging: Path) -> None:
@@ -284,18 +296,27 @@ class FineTunedClassifier(TextClassifier):
                 self.encoder_.model.save_pretrained(staging / "encoder", safe_serialization=True)
             self.encoder_.tokenizer.save_pretrained(staging / "encoder")
 
-        config = {"encoder": {**encoder_record(self.encoder_), "spec": "encoder/ (saved in this folder)"}}
+        config = {"encoder": {**encoder_record(self.encoder_), "spec": "encoder/ (saved in this folder)"},
+                  "features": self.features_.spec_.to_dict()}
         return config, {"head": self.head_.state_dict()}, write_encoder
 
     @classmethod
-    def load(cls, path: str | Path) -> FineTunedClassifier:
-        config = artifacts.read_config(path)
-        if not (Path(path) / "encoder" / "config.json").is_file():
+    def _reads(cls, strategy: str) -> bool:
+        return parse_strategy(strategy)[0] is not None
+
+    @classmethod
+    def _saved_params(cls, config: dict) -> dict:
+        params = super()._saved_params(config)
+        if params.get("strategy") == "lp-ft":  # saved before head_lr defaulted to None, it was always 0.01
+            params["head_lr"] = None
+        return params
+
+    def _restore(self, path: Path, config: dict) -> None:
+        if not (path / "encoder" / "config.json").is_file():
             raise ModelFormatError(f"{path}/encoder is missing; the model folder is incomplete, retrain it")
-        model = cls(**params_from_config(config))
-        model.encoder_ = Encoder.load(str(Path(path) / "encoder"))
-        model.encoder_.name = config["encoder"].get("name", model.encoder_.name)  # not the folder's name, "encoder"
-        check_fingerprint(model.encoder_, config["encoder"], path)
-        restore_fitted(model, config)
-        model.head_ = head_from_state(artifacts.read_tensors(path, "head"))
-        return model
+        self.encoder_ = Encoder.load(str(path / "encoder"))
+        self.encoder_.name = config["encoder"].get("name", self.encoder_.name)  # not the folder's name, "encoder"
+        check_fingerprint(self.encoder_, config["encoder"], path)
+        self.features_ = self._features(self.encoder_, False)
+        check_spec(self.features_, config, path)
+        self.head_ = head_from_state(artifacts.read_tensors(path, "head"))

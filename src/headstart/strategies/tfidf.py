@@ -16,9 +16,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from .. import artifacts, lexical
-from ..costs import peak_rss_mb
-from ..heads import check_head_options
-from ..model import TextClassifier, params_from_config, restore_fitted
+from ..heads import C_LIMIT
+from ..params import Options, Real, Rule, Whole
+from .base import TextClassifier, fit_report
 
 
 # Suits L2-normalised TF-IDF rows, whose logits are small at scikit-learn's default C=1.
@@ -29,6 +29,11 @@ class TfidfClassifier(TextClassifier):
     """TF-IDF (word 1-2 grams + char 2-5 grams) and multinomial logistic regression."""
 
     strategy = "tfidf"
+    _parameter_constraints = {
+        "C": Rule((None, Real(0, C_LIMIT, low_open=True)), f"leave it unset to use the default, {DEFAULT_C:g}"),
+        "class_weight": Rule((None, Options(("balanced",))), "leave it unset to weight every example alike"),
+        "max_features": Rule((Whole(2),), "one word and one character term at least"),
+    }
 
     def __init__(self, C: float | None = None, class_weight: str | None = None, max_features: int = 100_000):
         self.C = C
@@ -41,23 +46,16 @@ class TfidfClassifier(TextClassifier):
     def fit(self, X, y) -> TfidfClassifier:
         start = time.perf_counter()
         texts, codes = self._set_labels(X, y)
-        check_head_options("linear", self.C, self.class_weight, unset_C=f"use the default, {DEFAULT_C:g}")
         self.vectorizers_ = lexical.fit_vectorizers(texts, self.max_features)
         C = DEFAULT_C if self.C is None else self.C
         regression = LogisticRegression(C=C, class_weight=self.class_weight, max_iter=2000)
         regression.fit(self._features(texts), codes)
         self.coef_, self.intercept_ = regression.coef_.astype(np.float32), regression.intercept_.astype(np.float32)
-        self.training_info_ = {
-            "C": C,
-            "C_chosen_by": "default" if self.C is None else "given",
-            "vocabulary": {name: len(v.vocabulary_) for name, v in self.vectorizers_.items()},
-            "encoder_forward_passes": 0,
-            "encoder_backward_passes": 0,
-            "trainable_parameters": int(self.coef_.size + self.intercept_.size),
-            "frozen_parameters": 0,
-            "seconds": {"fit": time.perf_counter() - start},
-            "peak_rss_mb": peak_rss_mb(),
-        }
+        self.training_info_ = fit_report(
+            start, forward_passes=0, trainable=int(self.coef_.size + self.intercept_.size), frozen=0, C=C,
+            C_chosen_by="default" if self.C is None else "given",
+            vocabulary={name: len(v.vocabulary_) for name, v in self.vectorizers_.items()},
+        )
         return self
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
@@ -71,12 +69,7 @@ class TfidfClassifier(TextClassifier):
         tensors = {"coef": torch.from_numpy(self.coef_), "intercept": torch.from_numpy(self.intercept_)}
         return {}, {"weights": tensors}, lambda staging: lexical.write(self.vectorizers_, staging)
 
-    @classmethod
-    def load(cls, path: str | Path) -> TfidfClassifier:
-        config = artifacts.read_config(path)
-        model = cls(**params_from_config(config))
-        restore_fitted(model, config)
-        model.vectorizers_ = lexical.read(path)
+    def _restore(self, path: Path, config: dict) -> None:
+        self.vectorizers_ = lexical.read(path)
         weights = artifacts.read_tensors(path, "weights")
-        model.coef_, model.intercept_ = weights["coef"].numpy(), weights["intercept"].numpy()
-        return model
+        self.coef_, self.intercept_ = weights["coef"].numpy(), weights["intercept"].numpy()

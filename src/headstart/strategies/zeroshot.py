@@ -4,29 +4,21 @@ cosine-similar label wins: the "direct application of a general model", measured
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils.validation import check_is_fitted
 
 from .. import artifacts
-from ..cache import encode_cached
-from ..costs import peak_rss_mb
-from ..encoders import check_feature_options, combine_layers, load_encoder
+from ..data import check_descriptions
 from ..errors import HeadstartError, count, warn
-from ..model import TextClassifier, check_fingerprint, encoder_record, make_cache, params_from_config, predict_in_chunks, restore_fitted
+from ..features import FEATURE_CONSTRAINTS, FrozenFeatures
+from ..params import Instance, LayerNumbers, Rule
+from .base import TextClassifier, check_fingerprint, check_spec, encoder_record, fit_report
 
 TEMPERATURE = 20.0  # turns cosine similarities into soft probabilities; the argmax does not depend on it
-
-
-def check_descriptions(descriptions: dict) -> None:
-    """Refuse a description that is not a text, or is empty: "nan" or "None" would be embedded as the label."""
-    bad = [k for k, v in descriptions.items() if not isinstance(v, str) or not v.strip()]
-    if bad:
-        raise HeadstartError(f"the description of label {bad[0]!r} is {descriptions[bad[0]]!r}; give each label a non-empty text, "
-                             "or leave the label out to use its name")
 
 
 def label_prompts(label_descriptions: dict | None, classes) -> list[str]:
@@ -51,6 +43,11 @@ class ZeroShotClassifier(TextClassifier):
     """Nearest label by cosine similarity; ``label_descriptions`` maps a label to the text embedded for it."""
 
     strategy = "zero-shot"
+    _parameter_constraints = {
+        **FEATURE_CONSTRAINTS,
+        "label_descriptions": Rule((None, Instance((Mapping,), "a mapping {label: description}")),),
+        "layers": Rule((LayerNumbers(),), "'last4' and 'auto' are for the frozen strategy"),
+    }
 
     def __init__(
         self,
@@ -61,6 +58,8 @@ class ZeroShotClassifier(TextClassifier):
         layer_combine: str = "concat",
         instruction: str | None = None,
         max_length: int = 256,
+        precision: str = "fp32",
+        batch_size: int = 32,
         cache: bool | str = True,
     ):
         self.encoder = encoder
@@ -70,49 +69,42 @@ class ZeroShotClassifier(TextClassifier):
         self.layer_combine = layer_combine
         self.instruction = instruction
         self.max_length = max_length
+        self.precision = precision
+        self.batch_size = batch_size
         self.cache = cache
 
-    def _embed(self, texts: list[str]) -> torch.Tensor:
-        per_layer = encode_cached(self.encoder_, texts, make_cache(self.cache), self.pooling, self.max_length, self.instruction)
-        return F.normalize(combine_layers(torch.from_numpy(per_layer), self.layers, self.layer_combine, True), dim=1)
+    def _features(self, encoder=None) -> FrozenFeatures:
+        return FrozenFeatures(encoder or self.encoder, self.pooling, self.layers, self.layer_combine, True, self.instruction,
+                              self.max_length, self.precision, self.batch_size, self.cache).fit()
+
+    @staticmethod
+    def _embed(features: FrozenFeatures, texts: list[str]) -> torch.Tensor:
+        """Unit vectors of the texts' features."""
+        return F.normalize(torch.from_numpy(features.spec_.combine(features.per_layer(texts, warn=False))), dim=1)
 
     def fit(self, X, y) -> ZeroShotClassifier:
         """Learns only the label set from y; nothing is trained."""
         start = time.perf_counter()
         self._set_labels(X, y)
-        self.encoder_ = load_encoder(self.encoder)
-        check_feature_options(self.pooling, self.layers, self.layer_combine, self.encoder_.num_layers)
-        passes = self.encoder_.forward_passes
+        self.features_ = self._features()
+        encoder = self.features_.encoder_
+        passes = encoder.forward_passes
         prompts = label_prompts(self.label_descriptions, self.classes_)
-        self.label_embeddings_ = self._embed(prompts)
-        self.training_info_ = {
-            "label_prompts": prompts,
-            "encoder_forward_passes": self.encoder_.forward_passes - passes,
-            "encoder_backward_passes": 0,
-            "trainable_parameters": 0,
-            "frozen_parameters": self.encoder_.parameter_count(),
-            "seconds": {"fit": time.perf_counter() - start},
-            "peak_rss_mb": peak_rss_mb(),
-        }
+        self.label_embeddings_ = self._embed(self.features_, prompts)
+        self.training_info_ = fit_report(start, forward_passes=encoder.forward_passes - passes, trainable=0,
+                                         frozen=encoder.parameter_count(), label_prompts=prompts)
         return self
 
-    def _predict_proba(self, texts: list[str]) -> np.ndarray:
-        check_is_fitted(self, "label_embeddings_")
-        return predict_in_chunks(texts, self._proba, len(self.classes_))
-
-    def _proba(self, texts: list[str]) -> np.ndarray:
-        similarity = self._embed(texts) @ self.label_embeddings_.T
+    def _proba(self, features: FrozenFeatures, texts: list[str]) -> np.ndarray:
+        similarity = self._embed(features, texts) @ self.label_embeddings_.T
         return torch.softmax(TEMPERATURE * similarity, dim=1).numpy()
 
     def _artifact(self):
-        return {"encoder": encoder_record(self.encoder_)}, {"labels": {"embeddings": self.label_embeddings_}}, None
+        config = {"encoder": encoder_record(self.features_.encoder_), "features": self.features_.spec_.to_dict()}
+        return config, {"labels": {"embeddings": self.label_embeddings_}}, None
 
-    @classmethod
-    def load(cls, path: str | Path) -> ZeroShotClassifier:
-        config = artifacts.read_config(path)
-        model = cls(**params_from_config(config))
-        model.encoder_ = load_encoder(config["encoder"]["spec"])
-        check_fingerprint(model.encoder_, config["encoder"], path)
-        restore_fitted(model, config)
-        model.label_embeddings_ = artifacts.read_tensors(path, "labels")["embeddings"]
-        return model
+    def _restore(self, path: Path, config: dict) -> None:
+        self.features_ = self._features(config["encoder"]["spec"])
+        check_fingerprint(self.features_.encoder_, config["encoder"], path)
+        check_spec(self.features_, config, path)
+        self.label_embeddings_ = artifacts.read_tensors(path, "labels")["embeddings"]

@@ -1,73 +1,61 @@
-"""The model card: a README.md in every model folder that a person can read."""
+"""The model card: a README.md in every model folder that a person can read, from ``templates/model_card.md``.
+
+The template holds the layout; this module turns a saved config into the few phrases it needs.
+"""
 
 from __future__ import annotations
+
+import functools
+from importlib.resources import files
+
+import jinja2
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    source = files("headstart").joinpath("templates/model_card.md").read_text(encoding="utf-8")
+    environment = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
+                                     undefined=jinja2.ChainableUndefined)
+    return environment.from_string(source)
+
+
+def _features(params: dict, training: dict) -> str | None:
+    """The encoder features in words: pooling, layers and how they are combined, normalisation, precision, length."""
+    if "pooling" not in params:
+        return None
+    layers = params.get("layers")
+    return (
+        f"pooling `{params['pooling']}`, layers `{training.get('layers', layers)}`"
+        + (f" ({layers})" if isinstance(layers, str) else "")
+        + {"concat": ", concatenated", "mean": ", averaged"}.get(params.get("layer_combine"), "")
+        + ("" if params.get("normalize", True) else ", not normalised")
+        + (f", {params['precision']}" if params.get("precision", "fp32") != "fp32" else "")
+        + f", max_length {params['max_length']}"
+        + (f", instruction {params['instruction']!r}" if params.get("instruction") else "")
+        + (f", plus {training['lexical_terms']:,} word and character TF-IDF terms" if training.get("lexical_terms") else "")
+    )
+
+
+def _C(training: dict) -> str | None:
+    if "C" not in training:
+        return None
+    chosen_by = training.get("C_chosen_by", "given")
+    return f"{training['C']:g} ({chosen_by if chosen_by in ('given', 'default') else 'chosen by ' + chosen_by})"
 
 
 def model_card(config: dict) -> str:
     """A README.md a person can read: what the model is, how it was trained, how well it did, how to use it."""
-    training = config["training"]
-    encoder = config.get("encoder", {})
-    validation = training.get("validation")
-    lines = [
-        f"# headstart model: {config['strategy']}",
-        "",
-        f"A text classifier for {len(config['labels'])} labels: {', '.join(str(x) for x in config['labels'])}.",
-        "",
-        "## How it was made",
-        f"- Strategy: `{config['strategy']}`"
-        + (" (the encoder's weights θ were frozen; only the head ω was trained)" if config["strategy"] == "frozen" else ""),
-    ]
-    if encoder:
-        lines.append(f"- Encoder: {encoder['name']} ({encoder['parameters']:,} parameters), fingerprint `{encoder['fingerprint'][:16]}`")
-    params = config["params"]
-    if "pooling" in params:
-        lines.append(
-            f"- Features: pooling `{params['pooling']}`, layers `{training.get('layers', params.get('layers'))}`"
-            f"{' (' + str(params['layers']) + ')' if isinstance(params.get('layers'), str) else ''}"
-            + ({"concat": ", concatenated", "mean": ", averaged"}.get(params.get("layer_combine"), ""))
-            + ("" if params.get("normalize", True) else ", not normalised")
-            + (f", {params['precision']}" if params.get("precision", "fp32") != "fp32" else "")
-            + f", max_length {params['max_length']}"
-            + (f", instruction {params['instruction']!r}" if params.get("instruction") else "")
-            + (f", plus {training['lexical_terms']:,} word and character TF-IDF terms" if training.get("lexical_terms") else ""))
-    if "vocabulary" in training:
-        lines.append("- Features: TF-IDF of " + " and ".join(f"{n:,} {kind}" for kind, n in training["vocabulary"].items())
-                     + " n-grams (word 1-2, character 2-5)")
-    lines += [
-        *([f"- Head: `{params['head']}`" + (" (the linear head plus a smooth maximum of per-token scores)" if params["head"] == "tokens" else "")]
-          if "head" in params else []),
-        f"- Trainable parameters: {training.get('trainable_parameters', 0):,}; frozen: {training.get('frozen_parameters', 0):,}",
-        f"- Training data: {config['data']['examples']} examples, sha256 `{config['data']['sha256'][:16]}`; per class: "
-        + ", ".join(f"{k} {v}" for k, v in config["data"]["class_counts"].items())
-        + (f"; {training['truncated_texts']} longer than {params['max_length']} tokens, truncated" if training.get("truncated_texts") else ""),
-        f"- Training time: {training['seconds']['fit']:.2f} s",
-    ]
-    if "C" in training:
-        chosen_by = training.get("C_chosen_by", "given")
-        lines.append(f"- L2 strength: C = {training['C']:g} ({chosen_by if chosen_by in ('given', 'default') else 'chosen by ' + chosen_by})")
-    if params.get("class_weight"):
-        lines.append(f"- Class weights: {params['class_weight']}")
-    lines += ["", "## Validation"]
-    if validation:
-        lines.append(
-            f"Accuracy {validation['accuracy']:.3f}, macro-F1 {validation['macro_f1']:.3f} "
-            f"({validation['source']}, {validation['examples']} examples)."
-        )
-    else:
-        lines.append("No validation numbers were measured; run `headstart evaluate` on held-out data.")
-    lines += [
-        "",
-        "## Use",
-        "```",
-        "headstart predict THIS_FOLDER texts.txt --out predictions.csv",
-        "```",
-        "```python",
-        "import headstart",
-        'model = headstart.load("THIS_FOLDER")',
-        'model.predict(["some text"])',
-        "```",
-        "",
-        "Files: `headstart.json` (config and metrics), `*.safetensors` (weights; nothing here is pickled).",
-        "",
-    ]
-    return "\n".join(lines)
+    training, params = config["training"], config["params"]
+    return _template().render(
+        strategy=config["strategy"],
+        labels=[str(label) for label in config["labels"]],
+        encoder=config.get("encoder"),
+        features=_features(params, training),
+        vocabulary=" and ".join(f"{n:,} {kind}" for kind, n in training["vocabulary"].items()) if "vocabulary" in training else None,
+        params=params,
+        training=training,
+        data=config["data"],
+        class_counts=", ".join(f"{k} {v}" for k, v in config["data"]["class_counts"].items()),
+        C=_C(training),
+        validation=training.get("validation"),
+    )

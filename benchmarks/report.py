@@ -1,6 +1,6 @@
 """Turn benchmarks/results/*.jsonl (and throughput.json, warm_retrain.json) into BENCHMARKS.md and a plot.
 
-    python benchmarks/report.py [--results benchmarks/results] [--out BENCHMARKS.md]
+python benchmarks/report.py [--results benchmarks/results] [--out BENCHMARKS.md]
 """
 
 from __future__ import annotations
@@ -23,7 +23,18 @@ ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 import methods  # noqa: E402  (benchmarks/ is not a package)
 
-ORDER = ["tfidf", "st_lr", "setfit", "hf_full", "hs_frozen", "hs_frozen_auto", "hs_frozen_tokens", "hs_frozen_bf16", "hs_lpft", "hs_full"]
+ORDER = [
+    "tfidf",
+    "st_lr",
+    "setfit",
+    "hf_full",
+    "hs_frozen",
+    "hs_frozen_auto",
+    "hs_frozen_tokens",
+    "hs_frozen_bf16",
+    "hs_lpft",
+    "hs_full",
+]
 
 
 def method_list() -> list[str]:
@@ -45,8 +56,11 @@ def cells(runs: list[dict]) -> dict[tuple, dict]:
     for key, group in groups.items():
         acc, f1 = np.array([g["accuracy"] for g in group]), np.array([g["macro_f1"] for g in group])
         out[key] = {
-            "seeds": len(group), "acc": acc.mean(), "acc_sd": acc.std(ddof=1) if len(acc) > 1 else 0.0,
-            "f1": f1.mean(), "f1_sd": f1.std(ddof=1) if len(f1) > 1 else 0.0,
+            "seeds": len(group),
+            "acc": acc.mean(),
+            "acc_sd": acc.std(ddof=1) if len(acc) > 1 else 0.0,
+            "f1": f1.mean(),
+            "f1_sd": f1.std(ddof=1) if len(f1) > 1 else 0.0,
             **{k: float(np.mean([g[k] for g in group])) for k in ("fit_seconds", "trainable_parameters")},
             # The median: a configuration's first seed may have encoded the test texts that the later seeds read from
             # the benchmark's cache, and a mean would be a blend of one cold predict and warm ones.
@@ -62,14 +76,19 @@ def _order(label: str) -> tuple:
 
 
 def dataset_table(table: dict, dataset: str) -> list[str]:
-    lines = ["| method | n/class | seeds | accuracy | macro-F1 | fit s | predict s | fwd passes | peak RSS MiB | trainable params |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | n/class | seeds | accuracy | macro-F1 | fit s | predict s | fwd passes | peak RSS MiB "
+        "| trainable params |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     keys = sorted((k for k in table if k[0] == dataset), key=lambda k: (k[2], _order(k[1])))
     for key in keys:
         c = table[key]
         lines.append(
-            f"| {key[1]} | {key[2]} | {c['seeds']} | {c['acc']:.3f} ± {c['acc_sd']:.3f} | {c['f1']:.3f} ± {c['f1_sd']:.3f} | "
-            f"{c['fit_seconds']:.2f} | {c['predict_seconds']:.2f} | {c['encoder_forward_passes']:.0f} | {c['peak_rss_mb']:.0f} | "
+            f"| {key[1]} | {key[2]} | {c['seeds']} | {c['acc']:.3f} ± {c['acc_sd']:.3f} "
+            f"| {c['f1']:.3f} ± {c['f1_sd']:.3f} | "
+            f"{c['fit_seconds']:.2f} | {c['predict_seconds']:.2f} | {c['encoder_forward_passes']:.0f} "
+            f"| {c['peak_rss_mb']:.0f} | "
             f"{c['trainable_parameters']:,.0f} |"
         )
     return lines
@@ -84,30 +103,47 @@ def targets(table: dict, datasets: list[str]) -> list[str]:
     """The issue's accuracy and cost targets, checked on the cells that exist; missing cells are said to be missing."""
     ours, lines = "hs_frozen_auto", []
     sizes = sorted({k[2] for k in table if k[1] == ours})
-    complete = [n for n in sizes if mean_over(table, ours, n, datasets) is not None and mean_over(table, "st_lr", n, datasets) is not None]
+    complete = [
+        n
+        for n in sizes
+        if mean_over(table, ours, n, datasets) is not None and mean_over(table, "st_lr", n, datasets) is not None
+    ]
     diffs = [mean_over(table, ours, n, datasets) - mean_over(table, "st_lr", n, datasets) for n in complete]
 
     if diffs:
         gain = 100 * np.mean(diffs)
-        lines.append(f"- frozen (auto) vs st_lr, mean over all datasets at n = {', '.join(map(str, complete))}: {gain:+.1f} pt "
-                     f"(target ≥ +3 pt): {verdict(gain >= 3)}")
+        lines.append(
+            f"- frozen (auto) vs st_lr, mean over all datasets at n = {', '.join(map(str, complete))}: {gain:+.1f} pt "
+            f"(target ≥ +3 pt): {verdict(gain >= 3)}"
+        )
     for full in ("hs_full", "hf_full"):
         a, b = mean_over(table, ours, 8, datasets), mean_over(table, full, 8, datasets)
         if a is not None and b is not None:
-            lines.append(f"- frozen (auto) vs {full} at n=8: {100 * (a - b):+.1f} pt (target ≥ +2 pt): {verdict(a - b >= 0.02)}")
+            lines.append(
+                f"- frozen (auto) vs {full} at n=8: {100 * (a - b):+.1f} pt (target ≥ +2 pt): {verdict(a - b >= 0.02)}"
+            )
     for n in [s for s in sizes if s >= 32]:
         # Over the datasets where all three ran (fine-tuning skips long-text sets above n = 8).
         shared = [d for d in datasets if all((d, m, n) in table for m in (ours, "st_lr", "hs_full"))]
         a, lo, hi = (mean_over(table, m, n, shared) for m in (ours, "st_lr", "hs_full")) if shared else (None,) * 3
         if None not in (a, lo, hi) and hi > lo:
             closed = (a - lo) / (hi - lo)
-            lines.append(f"- n={n}, over {', '.join(shared)}: frozen (auto) {a:.3f}, st_lr {lo:.3f}, hs_full {hi:.3f}; frozen closes "
-                         f"{closed:.0%} of the gap (target ≥ 50%): {verdict(closed >= 0.5)}")
-    bf16 = [table[(d, "hs_frozen_bf16", n)]["acc"] - table[(d, "hs_frozen", n)]["acc"]
-            for d in datasets for n in sizes if (d, "hs_frozen_bf16", n) in table and (d, "hs_frozen", n) in table]
+            lines.append(
+                f"- n={n}, over {', '.join(shared)}: frozen (auto) {a:.3f}, st_lr {lo:.3f}, hs_full {hi:.3f}; "
+                f"frozen closes {closed:.0%} of the gap (target ≥ 50%): {verdict(closed >= 0.5)}"
+            )
+    bf16 = [
+        table[(d, "hs_frozen_bf16", n)]["acc"] - table[(d, "hs_frozen", n)]["acc"]
+        for d in datasets
+        for n in sizes
+        if (d, "hs_frozen_bf16", n) in table and (d, "hs_frozen", n) in table
+    ]
     if bf16:
         worst = 100 * max(abs(v) for v in bf16)
-        lines.append(f"- bf16 encoding vs fp32 (frozen defaults), largest difference in any cell: {worst:.1f} pt (allowed 0.5 pt): {verdict(worst <= 0.5)}")
+        lines.append(
+            f"- bf16 encoding vs fp32 (frozen defaults), largest difference in any cell: {worst:.1f} pt "
+            f"(allowed 0.5 pt): {verdict(worst <= 0.5)}"
+        )
     lines += fit_time_shares(table, ours)
     return lines or ["- no cells to check yet"]
 
@@ -120,12 +156,17 @@ def fit_time_shares(table: dict, ours: str) -> list[str]:
     """The worst cell's fit time against each peer that trains θ, where both ran."""
     lines = []
     for peer, ratio in (("hs_full", 10), ("hf_full", 10), ("setfit", 50)):
-        shares = [(table[key]["fit_seconds"] / table[(key[0], peer, key[2])]["fit_seconds"], key[0], key[2])
-                  for key in table if key[1] == ours and (key[0], peer, key[2]) in table]
+        shares = [
+            (table[key]["fit_seconds"] / table[(key[0], peer, key[2])]["fit_seconds"], key[0], key[2])
+            for key in table
+            if key[1] == ours and (key[0], peer, key[2]) in table
+        ]
         if shares:
             worst, dataset, n = max(shares)
-            lines.append(f"- `{ours}` fit time / {peer} fit time, worst cell ({dataset}, n={n}): 1/{1 / worst:.0f} "
-                         f"(target ≤ 1/{ratio}): {verdict(worst <= 1 / ratio)}")
+            lines.append(
+                f"- `{ours}` fit time / {peer} fit time, worst cell ({dataset}, n={n}): 1/{1 / worst:.0f} "
+                f"(target ≤ 1/{ratio}): {verdict(worst <= 1 / ratio)}"
+            )
     return lines
 
 
@@ -138,8 +179,10 @@ def goal(table: dict, methods: tuple[str, ...]) -> list[str]:
             if both:
                 gap = 100 * float(np.mean([table[key]["acc"] - table[(key[0], peer, key[2])]["acc"] for key in both]))
                 sizes = ", ".join(map(str, sorted({key[2] for key in both})))
-                lines.append(f"- `{ours}` vs {peer}, mean over the {len(both)} cells both ran (n = {sizes}): {gap:+.1f} pt "
-                             f"(goal ≥ -1 pt): {verdict(gap >= -1)}")
+                lines.append(
+                    f"- `{ours}` vs {peer}, mean over the {len(both)} cells both ran (n = {sizes}): {gap:+.1f} pt "
+                    f"(goal ≥ -1 pt): {verdict(gap >= -1)}"
+                )
     return lines
 
 
@@ -149,9 +192,18 @@ def summary(table: dict, datasets: list[str]) -> list[str]:
     sizes = sorted({k[2] for k in table})
     # A column averages over the datasets that every method in it ran, so that its numbers compare: a mean with an
     # easy dataset beside one without it would not.
-    shared = {n: [d for d in datasets if all((d, label, n) in table for label in labels if any(k[1:] == (label, n) for k in table))]
-              for n in sizes}
-    heading = {n: f"n={n}: accuracy (fit s)" + ("" if shared[n] == datasets else f", over {', '.join(shared[n])}") for n in sizes}
+    shared = {
+        n: [
+            d
+            for d in datasets
+            if all((d, label, n) in table for label in labels if any(k[1:] == (label, n) for k in table))
+        ]
+        for n in sizes
+    }
+    heading = {
+        n: f"n={n}: accuracy (fit s)" + ("" if shared[n] == datasets else f", over {', '.join(shared[n])}")
+        for n in sizes
+    }
     lines = ["| method | " + " | ".join(heading[n] for n in sizes) + " |", "|---|" + "---|" * len(sizes)]
     for label in labels:
         row = []
@@ -170,14 +222,19 @@ def bigger_frozen_encoder(table: dict, datasets: list[str]) -> list[str]:
     """all-mpnet-base-v2 frozen against MiniLM fully fine-tuned: accuracy and fit seconds side by side. (Not predict
     seconds: the frozen model's predictions read the benchmark's warm cache, a fine-tuned encoder encodes afresh.)"""
     big, tuned = "hs_frozen_auto (mpnet)", "hs_full"
-    lines = ["| dataset | mpnet frozen n | accuracy | fit s | MiniLM hs_full n | accuracy | fit s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | mpnet frozen n | accuracy | fit s | MiniLM hs_full n | accuracy | fit s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for d in datasets:
         for n in sorted(k[2] for k in table if k[0] == d and k[1] == big):
             for m in sorted(k[2] for k in table if k[0] == d and k[1] == tuned):
                 if m == n or (n > 8 and m > 8):
                     a, b = table[(d, big, n)], table[(d, tuned, m)]
-                    lines.append(f"| {d} | {n} | {a['acc']:.3f} | {a['fit_seconds']:.1f} | {m} | {b['acc']:.3f} | {b['fit_seconds']:.1f} |")
+                    lines.append(
+                        f"| {d} | {n} | {a['acc']:.3f} | {a['fit_seconds']:.1f} "
+                        f"| {m} | {b['acc']:.3f} | {b['fit_seconds']:.1f} |"
+                    )
     return lines if len(lines) > 2 else []
 
 
@@ -186,15 +243,19 @@ def suite_cost(runs: list[dict]) -> list[str]:
     (Model loading and data splitting come on top; they take seconds.)"""
     by_method = defaultdict(float)
     for r in runs:
-        by_method[r["method"] + ("" if r["encoder"] == "minilm" else f" ({r['encoder']})")] += r["fit_seconds"] + r["predict_seconds"]
+        by_method[r["method"] + ("" if r["encoder"] == "minilm" else f" ({r['encoder']})")] += (
+            r["fit_seconds"] + r["predict_seconds"]
+        )
     hours = sum(by_method.values()) / 3600
     mandated = sum(by_method.get(m, 0.0) for m in ("setfit", "hf_full", "st_lr", "hs_lpft", "hs_full"))
     parts = ", ".join(f"{m} {s / 60:.0f} min" for m, s in sorted(by_method.items(), key=lambda kv: -kv[1]))
-    return [f"The runs' fit and predict seconds add up to {hours:.1f} h (budget: about 2 h): {verdict(hours <= 2.2)}. "
-            f"By method: {parts}. The cells come from several sessions (the commands above), and a cell rerun in another "
-            "session can take noticeably more or less time, so the sum says what a rerun costs roughly, not to the minute. "
-            "The peers the issue names (setfit, hf_full, st_lr) and headstart's own fine-tuning (hs_lpft, hs_full) add up "
-            f"to {mandated / 3600:.1f} h on their own."]
+    return [
+        f"The runs' fit and predict seconds add up to {hours:.1f} h (budget: about 2 h): {verdict(hours <= 2.2)}. "
+        f"By method: {parts}. The cells come from several sessions (the commands above), and a cell rerun in another "
+        "session can take noticeably more or less time, so the sum says what a rerun costs roughly, not to the minute. "
+        "The peers the issue names (setfit, hf_full, st_lr) and headstart's own fine-tuning (hs_lpft, hs_full) add up "
+        f"to {mandated / 3600:.1f} h on their own."
+    ]
 
 
 def coverage(runs: list[dict], datasets: list[str]) -> list[str]:
@@ -206,14 +267,25 @@ def coverage(runs: list[dict], datasets: list[str]) -> list[str]:
         seeds_done[(r["dataset"], r["method"], r["encoder"], r["n_per_class"])].add(r["seed"])
     lines = []
     for dataset in datasets:
-        missing = [f"{m}{'' if e == 'minilm' else f' ({e})'} n={n}" + (f" ({len(seeds_done[(dataset, m, e, n)])}/{s} seeds)" if seeds_done[(dataset, m, e, n)] else "")
-                   for m, e, sizes, s in FULL_PLAN for n in sizes
-                   if in_budget(dataset, m, n, sizes) and len(seeds_done[(dataset, m, e, n)]) < s]
+        missing = [
+            f"{m}{'' if e == 'minilm' else f' ({e})'} n={n}"
+            + (f" ({len(seeds_done[(dataset, m, e, n)])}/{s} seeds)" if seeds_done[(dataset, m, e, n)] else "")
+            for m, e, sizes, s in FULL_PLAN
+            for n in sizes
+            if in_budget(dataset, m, n, sizes) and len(seeds_done[(dataset, m, e, n)]) < s
+        ]
         left_out = [f"{m} n={n}" for m, e, sizes, s in FULL_PLAN for n in sizes if not in_budget(dataset, m, n, sizes)]
         total = sum(in_budget(dataset, m, n, sizes) for m, _, sizes, _ in FULL_PLAN for n in sizes)
-        lines.append(f"- {dataset}: {total - len(missing)} of the plan's {total} cells complete" + (f"; not yet: {', '.join(missing)}" if missing else "")
-                     + (f"; the plan leaves out {len(left_out)} cells of the issue's protocol for long texts (see run.py): "
-                        f"{', '.join(left_out)}" if left_out else ""))
+        lines.append(
+            f"- {dataset}: {total - len(missing)} of the plan's {total} cells complete"
+            + (f"; not yet: {', '.join(missing)}" if missing else "")
+            + (
+                f"; the plan leaves out {len(left_out)} cells of the issue's protocol for long texts (see run.py): "
+                f"{', '.join(left_out)}"
+                if left_out
+                else ""
+            )
+        )
     return lines
 
 
@@ -241,10 +313,16 @@ def repeated_texts(datasets: list[str]) -> list[str]:
             most = max(sum(t in seen for t in test_texts) for seen in trained)
             worst.append(f"n={n} {most} ({most / len(test):.1%})")
         classes, counts = np.unique(y[pool], return_counts=True)
-        short = [f"n={n}: {', '.join(f'{c} has {k}' for c, k in zip(classes, counts) if k < n)}" for n in sizes if (counts < n).any()]
-        lines.append(f"- {name}: {shared:,} of {len(pool):,} pool rows repeat a test text; test rows whose text is in the "
-                     f"training sample, worst seed: {', '.join(worst)}"
-                     + (f". Classes with fewer pool rows than n, all of which are used: {'; '.join(short)}" if short else ""))
+        short = [
+            f"n={n}: {', '.join(f'{c} has {k}' for c, k in zip(classes, counts) if k < n)}"
+            for n in sizes
+            if (counts < n).any()
+        ]
+        lines.append(
+            f"- {name}: {shared:,} of {len(pool):,} pool rows repeat a test text; test rows whose text is in the "
+            f"training sample, worst seed: {', '.join(worst)}"
+            + (f". Classes with fewer pool rows than n, all of which are used: {'; '.join(short)}" if short else "")
+        )
     return lines
 
 
@@ -281,59 +359,119 @@ def main() -> None:
     runs = load_runs(args.results)
     table = cells(runs)
     datasets = sorted({r["dataset"] for r in runs})
-    environment = json.loads((args.results / "environment.json").read_text()) if (args.results / "environment.json").exists() else {}
-    md = ["# Benchmarks", "", "Generated by `python benchmarks/report.py` from `benchmarks/results/`; every number below comes from",
-          "runs of the commands shown (see the notes on cells removed and rerun).", ""]
+    environment = (
+        json.loads((args.results / "environment.json").read_text())
+        if (args.results / "environment.json").exists()
+        else {}
+    )
+    md = [
+        "# Benchmarks",
+        "",
+        "Generated by `python benchmarks/report.py` from `benchmarks/results/`; every number below comes from",
+        "runs of the commands shown (see the notes on cells removed and rerun).",
+        "",
+    ]
     if environment:
-        md += [f"- Date of the last command {environment['date']}; {environment['cores']} cores, torch threads {environment['torch_threads']}; "
-               f"Python {environment['python']}", "- Versions: " + ", ".join(f"{k} {environment[k]}" for k in
-               ("headstart", "torch", "transformers", "scikit-learn", "sentence-transformers", "setfit")),
-               "- Commands, in the order they ran (each resumes the results of the ones before): "
-               + "; ".join(f"`{c}`" for c in environment.get("commands", [])),
-               *(f"- Note: {note}" for note in environment.get("notes", [])), ""]
-    md += ["## Methods", "", "All on the same all-MiniLM-L6-v2 weights, max_length 256 (`hs_frozen_auto (mpnet)`: the same "
-           "options on all-mpnet-base-v2).", "", *method_list(), ""]
+        md += [
+            f"- Date of the last command {environment['date']}; {environment['cores']} cores, "
+            f"torch threads {environment['torch_threads']}; "
+            f"Python {environment['python']}",
+            "- Versions: "
+            + ", ".join(
+                f"{k} {environment[k]}"
+                for k in ("headstart", "torch", "transformers", "scikit-learn", "sentence-transformers", "setfit")
+            ),
+            "- Commands, in the order they ran (each resumes the results of the ones before): "
+            + "; ".join(f"`{c}`" for c in environment.get("commands", [])),
+            *(f"- Note: {note}" for note in environment.get("notes", [])),
+            "",
+        ]
+    md += [
+        "## Methods",
+        "",
+        "All on the same all-MiniLM-L6-v2 weights, max_length 256 (`hs_frozen_auto (mpnet)`: the same "
+        "options on all-mpnet-base-v2).",
+        "",
+        *method_list(),
+        "",
+    ]
     for extra in ("throughput", "warm_retrain"):
         path = args.results / f"{extra}.json"
         if path.exists():
             result = json.loads(path.read_text())
             # The warm-retrain section is rendered anew from its measurements, so that its verdict follows the code.
-            md += (__import__("warm_retrain").markdown(result) if extra == "warm_retrain" else result["markdown"]) + [""]
+            md += (__import__("warm_retrain").markdown(result) if extra == "warm_retrain" else result["markdown"]) + [
+                ""
+            ]
     if runs:
         plot = args.results / "learning_curves.png"
         learning_curves(table, datasets, plot)
-        md += ["## Summary", "", "Mean over the datasets (in a column where some method did not run on every dataset, over those "
-               "every method in it ran); the per-dataset tables below have the spread over seeds. Their fit seconds are the mean "
-               "over seeds; predict seconds and forward passes the median: headstart's predicts read the test texts' vectors from "
-               "the benchmark's embedding cache, which the first seed of a configuration may have filled (a cold predict, which "
-               "encodes like `st_lr`'s: see the throughput table). Peak RSS is the benchmark process's, which holds the models "
-               "that earlier methods loaded as well (every method runs in one process), so it compares a method with itself "
-               "across n more than methods with each other.", "",
-               *summary(table, datasets), ""]
+        md += [
+            "## Summary",
+            "",
+            "Mean over the datasets (in a column where some method did not run on every dataset, over those every "
+            "method in it ran); the per-dataset tables below have the spread over seeds. Their fit seconds are the "
+            "mean over seeds; predict seconds and forward passes the median: headstart's predicts read the test texts' "
+            "vectors from the benchmark's embedding cache, which the first seed of a configuration may have filled (a "
+            "cold predict, which encodes like `st_lr`'s: see the throughput table). Peak RSS is the benchmark "
+            "process's, which holds the models that earlier methods loaded as well (every method runs in one process), "
+            "so it compares a method with itself across n more than methods with each other.",
+            "",
+            *summary(table, datasets),
+            "",
+        ]
         mpnet = bigger_frozen_encoder(table, datasets)
         if mpnet:
-            md += ["## A bigger frozen encoder against a fine-tuned small one", "",
-                   "all-mpnet-base-v2 (109M parameters) frozen, with headstart's automatic options, against all-MiniLM-L6-v2 "
-                   "(22.7M) fully fine-tuned (`hs_full`); the suite runs mpnet at n = 8 and 64, fine-tuning at 8, 32 and 128. Fit "
-                   "seconds only: the frozen model's predictions read the benchmark's warm cache, while a fine-tuned encoder "
-                   "encodes every text it predicts.", "",
-                   *mpnet, ""]
-        md += ["## Coverage of the full plan", "", *coverage(runs, sorted(set(datasets) | {"airline", "bbc", "sms", "trec6"})), "",
-               "## Cost of the suite", "", *suite_cost(runs), "",
-               "## Accuracy targets (frozen θ, automatic options)", "", "Checked on the cells present; a target over cells not run yet is not "
-               "judged.", "", *targets(table, datasets), "",
-               "## The goal: frozen as accurate as SetFit and full fine-tuning", "",
-               "`hs_frozen_tokens` (the token head) is an option a user chooses, not part of the automatic options above; its costs "
-               "are set against the same targets here.", "", *goal(table, ("hs_frozen_auto", "hs_frozen_tokens")),
-               *fit_time_shares(table, "hs_frozen_tokens"), "",
-               f"![learning curves]({plot.relative_to(args.out.parent)})", ""]
+            md += [
+                "## A bigger frozen encoder against a fine-tuned small one",
+                "",
+                "all-mpnet-base-v2 (109M parameters) frozen, with headstart's automatic options, against "
+                "all-MiniLM-L6-v2 (22.7M) fully fine-tuned (`hs_full`); the suite runs mpnet at n = 8 and 64, "
+                "fine-tuning at 8, 32 and 128. Fit seconds only: the frozen model's predictions read the benchmark's "
+                "warm cache, while a fine-tuned encoder encodes every text it predicts.",
+                "",
+                *mpnet,
+                "",
+            ]
+        md += [
+            "## Coverage of the full plan",
+            "",
+            *coverage(runs, sorted(set(datasets) | {"airline", "bbc", "sms", "trec6"})),
+            "",
+            "## Cost of the suite",
+            "",
+            *suite_cost(runs),
+            "",
+            "## Accuracy targets (frozen θ, automatic options)",
+            "",
+            "Checked on the cells present; a target over cells not run yet is not judged.",
+            "",
+            *targets(table, datasets),
+            "",
+            "## The goal: frozen as accurate as SetFit and full fine-tuning",
+            "",
+            "`hs_frozen_tokens` (the token head) is an option a user chooses, not part of the automatic options above; "
+            "its costs are set against the same targets here.",
+            "",
+            *goal(table, ("hs_frozen_auto", "hs_frozen_tokens")),
+            *fit_time_shares(table, "hs_frozen_tokens"),
+            "",
+            f"![learning curves]({plot.relative_to(args.out.parent)})",
+            "",
+        ]
         repeated = repeated_texts(datasets)
         if repeated:
-            md += ["## Repeated texts across the split, and small classes", "",
-                   "The test split is of rows, and some texts occur more than once, so a test text can also be in a training "
-                   "sample. Every method trains on the same samples; the share of such test rows bounds the accuracy they can "
-                   "add (`headstart compare` splits distinct texts instead). Rerunning the suite on a split of distinct texts "
-                   "would change every cell, so it keeps the split its results were made on.", "", *repeated, ""]
+            md += [
+                "## Repeated texts across the split, and small classes",
+                "",
+                "The test split is of rows, and some texts occur more than once, so a test text can also be in a "
+                "training sample. Every method trains on the same samples; the share of such test rows bounds the "
+                "accuracy they can add (`headstart compare` splits distinct texts instead). Rerunning the suite on a "
+                "split of distinct texts would change every cell, so it keeps the split its results were made on.",
+                "",
+                *repeated,
+                "",
+            ]
         for dataset in datasets:
             md += [f"## {dataset}", "", *dataset_table(table, dataset), ""]
     args.out.write_text("\n".join(md))

@@ -96,7 +96,9 @@ def done_runs(path: Path) -> set[tuple]:
     return {(r["method"], r["encoder"], r["n_per_class"], r["seed"]) for r in read_jsonl(path)}
 
 
-def run_suite(data: dict[str, tuple[list[str], list[str]]], plan, out_dir: Path, encoders: dict[str, Path], log=print) -> None:
+def run_suite(
+    data: dict[str, tuple[list[str], list[str]]], plan, out_dir: Path, encoders: dict[str, Path], log=print
+) -> None:
     """Run every (method, encoder, n, seed) of the plan on every dataset; append each result as one JSON line."""
     methods.count_forward_passes()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -118,12 +120,24 @@ def run_suite(data: dict[str, tuple[list[str], list[str]]], plan, out_dir: Path,
                         record = run_one(method, encoder, encoders[encoder], texts, y, pool, test, n, seed, name)
                         with open(path, "a") as file:
                             file.write(json.dumps(record) + "\n")
-                        log(f"{name:8} {method:15} {encoder:6} n={n:<4} seed={seed} acc={record['accuracy']:.3f} "
-                            f"fit={record['fit_seconds']:.1f}s predict={record['predict_seconds']:.1f}s")
+                        log(
+                            f"{name:8} {method:15} {encoder:6} n={n:<4} seed={seed} acc={record['accuracy']:.3f} "
+                            f"fit={record['fit_seconds']:.1f}s predict={record['predict_seconds']:.1f}s"
+                        )
 
 
-def run_one(method: str, encoder: str, encoder_dir: Path, texts: list[str], y: np.ndarray, pool: np.ndarray,
-            test: np.ndarray, n: int, seed: int, dataset: str) -> dict:
+def run_one(
+    method: str,
+    encoder: str,
+    encoder_dir: Path,
+    texts: list[str],
+    y: np.ndarray,
+    pool: np.ndarray,
+    test: np.ndarray,
+    n: int,
+    seed: int,
+    dataset: str,
+) -> dict:
     train = sample_per_class(y, n, seed, pool=pool)
     passes = methods.forward_passes()
     with warnings.catch_warnings(), PeakMemory() as memory:
@@ -133,9 +147,19 @@ def run_one(method: str, encoder: str, encoder_dir: Path, texts: list[str], y: n
         )
     report = evaluate(y[test], predicted)
     return {
-        "dataset": dataset, "method": method, "encoder": encoder, "n_per_class": n, "seed": seed, "date": time.strftime("%Y-%m-%d"),
-        "train_size": len(train), "test_size": len(test), "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
-        **info, "encoder_forward_passes": methods.forward_passes() - passes, "peak_rss_mb": memory.peak_mb,
+        "dataset": dataset,
+        "method": method,
+        "encoder": encoder,
+        "n_per_class": n,
+        "seed": seed,
+        "date": time.strftime("%Y-%m-%d"),
+        "train_size": len(train),
+        "test_size": len(test),
+        "accuracy": report["accuracy"],
+        "macro_f1": report["macro_f1"],
+        **info,
+        "encoder_forward_passes": methods.forward_passes() - passes,
+        "peak_rss_mb": memory.peak_mb,
     }
 
 
@@ -148,8 +172,14 @@ def environment() -> dict:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
-    return {"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(), "torch_threads": __import__("torch").get_num_threads(),
-            "python": platform.python_version(), "machine": platform.machine(), **versions}
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "cores": os.cpu_count(),
+        "torch_threads": __import__("torch").get_num_threads(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        **versions,
+    }
 
 
 def main() -> None:
@@ -158,15 +188,21 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--methods", default=None, help="only these methods (comma-separated)")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--replace", action="store_true",
-                        help="first remove the results of these datasets and methods, so that they are run again")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="first remove the results of these datasets and methods, so that they are run again",
+    )
     args = parser.parse_args()
     plan = QUICK_PLAN if args.quick else FULL_PLAN
     if args.methods:
         chosen = set(args.methods.split(","))
         unknown = sorted(chosen - {method for method, _, _, _ in plan})
         if unknown:
-            parser.error(f"unknown method(s) {', '.join(unknown)}; the plan has {', '.join(dict.fromkeys(m for m, _, _, _ in plan))}")
+            parser.error(
+                f"unknown method(s) {', '.join(unknown)}; "
+                f"the plan has {', '.join(dict.fromkeys(m for m, _, _, _ in plan))}"
+            )
         plan = [step for step in plan if step[0] in chosen]
     names = ["airline"] if args.quick else args.datasets.split(",")
     unknown = sorted(set(names) - set(DATASETS))
@@ -190,7 +226,11 @@ def replace(out: Path, datasets: list[str], chosen: set[str]) -> None:
     for name in datasets:
         path = out / f"{name}.jsonl"
         if path.exists():
-            kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["method"] not in chosen]
+            kept = [
+                line
+                for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line)["method"] not in chosen
+            ]
             path.write_text("".join(line + "\n" for line in kept))
 
 

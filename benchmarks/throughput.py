@@ -69,27 +69,49 @@ def main() -> None:
     peak = matmul_peak_gflops()
     work = useful_gflop(ours, texts)
     result = {
-        "texts": len(texts), "dataset": args.dataset, "batch_size": BATCH, "max_length": MAX_LENGTH,
-        "torch_threads": torch.get_num_threads(), "repeats": args.repeats, "seconds": times,
+        "texts": len(texts),
+        "dataset": args.dataset,
+        "batch_size": BATCH,
+        "max_length": MAX_LENGTH,
+        "torch_threads": torch.get_num_threads(),
+        "repeats": args.repeats,
+        "seconds": times,
         "texts_per_second_best": {k: len(texts) / min(v) for k, v in times.items()},
         "ratio_best": {k: min(times["sentence-transformers"]) / min(times[k]) for k in ("headstart", "headstart bf16")},
-        "ratio_median": {k: statistics.median(times["sentence-transformers"]) / statistics.median(times[k]) for k in ("headstart", "headstart bf16")},
-        "matmul_peak_gflops": peak, "useful_gflop": work,
+        "ratio_median": {
+            k: statistics.median(times["sentence-transformers"]) / statistics.median(times[k])
+            for k in ("headstart", "headstart bf16")
+        },
+        "matmul_peak_gflops": peak,
+        "useful_gflop": work,
         "achieved_gflops_best": {k: work / min(v) for k, v in times.items()},
     }
     result["markdown"] = [
-        "## Encoder throughput", "",
-        f"{len(texts)} {args.dataset} texts, batch {BATCH}, max_length {MAX_LENGTH}, {result['torch_threads']} torch threads, "
-        f"{args.repeats} interleaved runs each (`python benchmarks/throughput.py`).", "",
-        "| encoder | best texts/s | median s | achieved GFLOP/s (best) | share of matmul peak |", "|---|---|---|---|---|",
-        *[f"| {k} | {result['texts_per_second_best'][k]:.0f} | {statistics.median(v):.2f} | {result['achieved_gflops_best'][k]:.1f} | "
-          f"{result['achieved_gflops_best'][k] / peak:.0%} |" for k, v in times.items()],
+        "## Encoder throughput",
         "",
-        *[f"- {k} / sentence-transformers speed: **{result['ratio_best'][k]:.2f}x** best, {result['ratio_median'][k]:.2f}x median "
-          f"(target ≥ 1.5x: {'met' if result['ratio_best'][k] >= 1.5 else 'not met'})." for k in ("headstart", "headstart bf16")],
+        f"{len(texts)} {args.dataset} texts, batch {BATCH}, max_length {MAX_LENGTH}, "
+        f"{result['torch_threads']} torch threads, "
+        f"{args.repeats} interleaved runs each (`python benchmarks/throughput.py`).",
+        "",
+        "| encoder | best texts/s | median s | achieved GFLOP/s (best) | share of matmul peak |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {k} | {result['texts_per_second_best'][k]:.0f} | {statistics.median(v):.2f} "
+            f"| {result['achieved_gflops_best'][k]:.1f} | "
+            f"{result['achieved_gflops_best'][k] / peak:.0%} |"
+            for k, v in times.items()
+        ],
+        "",
+        *[
+            f"- {k} / sentence-transformers speed: **{result['ratio_best'][k]:.2f}x** best, "
+            f"{result['ratio_median'][k]:.2f}x median "
+            f"(target ≥ 1.5x: {'met' if result['ratio_best'][k] >= 1.5 else 'not met'})."
+            for k in ("headstart", "headstart bf16")
+        ],
         "",
         f"fp32 `torch.mm` 2048² peak: {peak:.0f} GFLOP/s; bf16 GFLOP/s are set against that fp32 peak. "
-        "The default stays fp32 (exact, and fast on every CPU); bf16 is `--precision bf16`, for CPUs with native bfloat16.",
+        "The default stays fp32 (exact, and fast on every CPU); bf16 is `--precision bf16`, "
+        "for CPUs with native bfloat16.",
     ]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,18 +1,25 @@
 import pytest
+from conftest import sentiment_data
 
 import headstart
 from headstart.advise import SAMPLE, _recommend, advise
 from headstart.cli import main
 
-from conftest import sentiment_data
-
 
 # Timings are injected, never measured: wall-clock times on a shared machine flake. These tests check what advise
 # times and how each estimate is built from its timings.
-def inject_timings(monkeypatch, forward=(0.2, 0.1), head_cv=(0.8, 0.5), tfidf=0.3, fingerprint=0.25, train_step_per_text=0.004):
+def inject_timings(
+    monkeypatch, forward=(0.2, 0.1), head_cv=(0.8, 0.5), tfidf=0.3, fingerprint=0.25, train_step_per_text=0.004
+):
     """Make advise's measurements take the given seconds (``forward`` and ``head_cv``: the first run's, then the
     second's; ``forward`` for the whole sample) without running them; returns the measurements' names as taken."""
-    seconds = {"load": [1.5], "forward": list(forward), "head CV": list(head_cv), "tfidf": [tfidf], "fingerprint": [fingerprint]}
+    seconds = {
+        "load": [1.5],
+        "forward": list(forward),
+        "head CV": list(head_cv),
+        "tfidf": [tfidf],
+        "fingerprint": [fingerprint],
+    }
     timed = []
 
     def fake_timed(what, action):
@@ -24,7 +31,9 @@ def inject_timings(monkeypatch, forward=(0.2, 0.1), head_cv=(0.8, 0.5), tfidf=0.
     return timed
 
 
-def test_the_frozen_estimate_is_encoding_the_texts_plus_the_samples_head_cv_scaled_to_the_data(tiny_encoder, monkeypatch):
+def test_the_frozen_estimate_is_encoding_the_texts_plus_the_samples_head_cv_scaled_to_the_data(
+    tiny_encoder, monkeypatch
+):
     texts, labels = sentiment_data(n_per_class=100)  # 200 texts: the encoder and the head are timed on 128 of them
     # The first runs pay one-off costs (kernel set-up, L-BFGS warm-up) that a real fit spreads thin: the second counts.
     timed = inject_timings(monkeypatch, forward=(0.256, 0.128), head_cv=(0.9, 0.64), fingerprint=0.25)
@@ -35,17 +44,23 @@ def test_the_frozen_estimate_is_encoding_the_texts_plus_the_samples_head_cv_scal
     assert advice["estimated_fit_seconds"]["frozen"] == pytest.approx(len(set(texts)) * per_text + head_cv + 0.25)
     assert advice["measured"]["encode_texts_per_second"] == pytest.approx(1 / per_text)
     assert advice["measured"]["head_cv_seconds"] == pytest.approx(head_cv)
-    assert advice["estimated_fit_seconds"]["zero-shot"] == pytest.approx(2 * per_text)  # one pass over the 2 label names
+    assert advice["estimated_fit_seconds"]["zero-shot"] == pytest.approx(
+        2 * per_text
+    )  # one pass over the 2 label names
 
 
 def test_texts_already_in_the_cache_are_not_counted_in_the_frozen_estimate(tiny_encoder, monkeypatch):
     texts, labels = sentiment_data(n_per_class=40)
-    headstart.FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts[::2], labels[::2])  # caches half the texts' vectors
+    headstart.FrozenEncoderClassifier(encoder=tiny_encoder).fit(
+        texts[::2], labels[::2]
+    )  # caches half the texts' vectors
     inject_timings(monkeypatch, forward=(0.08, 0.08), head_cv=(0.5, 0.5), fingerprint=0.25)
     advice = advise(texts, labels, encoder=tiny_encoder)
     per_text = 0.08 / len(texts)  # fewer texts than the sample: all of them are timed
     assert advice["texts_cached"] == len(set(texts[::2]))
-    assert advice["estimated_fit_seconds"]["frozen"] == pytest.approx(len(set(texts) - set(texts[::2])) * per_text + 0.5 + 0.25)
+    assert advice["estimated_fit_seconds"]["frozen"] == pytest.approx(
+        len(set(texts) - set(texts[::2])) * per_text + 0.5 + 0.25
+    )
 
 
 def test_the_fine_tuning_estimates_grow_linearly_with_the_epochs(tiny_encoder, monkeypatch):
@@ -64,10 +79,14 @@ def test_the_fine_tuning_estimates_grow_linearly_with_the_epochs(tiny_encoder, m
 def test_the_tfidf_estimate_scales_its_subsets_fit_to_the_datas_size(tiny_encoder, monkeypatch):
     texts, labels = sentiment_data(n_per_class=100)
     inject_timings(monkeypatch, tfidf=0.3)
-    assert advise(texts, labels, encoder=tiny_encoder)["estimated_fit_seconds"]["tfidf"] == pytest.approx(0.3)  # all 200 fitted
+    assert advise(texts, labels, encoder=tiny_encoder)["estimated_fit_seconds"]["tfidf"] == pytest.approx(
+        0.3
+    )  # all 200 fitted
     monkeypatch.setattr("headstart.advise.TFIDF_SAMPLE", 50)
     inject_timings(monkeypatch, tfidf=0.3)
-    assert advise(texts, labels, encoder=tiny_encoder)["estimated_fit_seconds"]["tfidf"] == pytest.approx(0.3 * 200 / 50)
+    assert advise(texts, labels, encoder=tiny_encoder)["estimated_fit_seconds"]["tfidf"] == pytest.approx(
+        0.3 * 200 / 50
+    )
 
 
 def test_frozen_is_advised_for_few_labels(tiny_encoder, monkeypatch):

@@ -11,7 +11,6 @@ sys.path.insert(0, str(BENCHMARKS))
 import methods  # noqa: E402
 import pytest  # noqa: E402
 import run  # noqa: E402
-
 from conftest import sentiment_data  # noqa: E402
 
 
@@ -31,7 +30,9 @@ def test_the_runner_refuses_methods_and_datasets_it_does_not_have(tmp_path, monk
 
 
 def test_replace_removes_the_chosen_methods_results_only(tmp_path):
-    (tmp_path / "toy.jsonl").write_text("".join(json.dumps({"method": m, "seed": 0}) + "\n" for m in ("tfidf", "hs_full", "tfidf")))
+    (tmp_path / "toy.jsonl").write_text(
+        "".join(json.dumps({"method": m, "seed": 0}) + "\n" for m in ("tfidf", "hs_full", "tfidf"))
+    )
     run.replace(tmp_path, ["toy", "absent"], {"tfidf"})
     assert [json.loads(line)["method"] for line in (tmp_path / "toy.jsonl").read_text().splitlines()] == ["hs_full"]
 
@@ -42,7 +43,13 @@ def test_the_runner_appends_one_result_per_cell_and_resumes(tmp_path, tiny_encod
     run.run_suite(data, plan, tmp_path, {"tiny": Path(tiny_encoder)}, log=lambda _: None)
     records = [json.loads(line) for line in (tmp_path / "toy.jsonl").read_text().splitlines()]
     assert sorted((r["method"], r["n_per_class"], r["seed"]) for r in records) == [
-        ("hs_frozen_auto", 4, 0), ("hs_full", 4, 0), ("tfidf", 4, 0), ("tfidf", 4, 1), ("tfidf", 8, 0), ("tfidf", 8, 1)]
+        ("hs_frozen_auto", 4, 0),
+        ("hs_full", 4, 0),
+        ("tfidf", 4, 0),
+        ("tfidf", 4, 1),
+        ("tfidf", 8, 0),
+        ("tfidf", 8, 1),
+    ]
     frozen = next(r for r in records if r["method"] == "hs_frozen_auto")
     assert frozen["encoder_forward_passes"] > 0 and frozen["test_size"] == 30
     for key in ("accuracy", "macro_f1", "fit_seconds", "predict_seconds", "peak_rss_mb", "trainable_parameters"):
@@ -53,9 +60,16 @@ def test_the_runner_appends_one_result_per_cell_and_resumes(tmp_path, tiny_encod
 
 def test_the_report_turns_results_into_benchmarks_md(tmp_path, tiny_encoder):
     data = {"toy": sentiment_data(n_per_class=30)}
-    run.run_suite(data, [("tfidf", "tiny", (4, 8), 2), ("hs_frozen_auto", "tiny", (4, 8), 2)], tmp_path,
-                  {"tiny": Path(tiny_encoder)}, log=lambda _: None)
+    run.run_suite(
+        data,
+        [("tfidf", "tiny", (4, 8), 2), ("hs_frozen_auto", "tiny", (4, 8), 2)],
+        tmp_path,
+        {"tiny": Path(tiny_encoder)},
+        log=lambda _: None,
+    )
     out = tmp_path / "BENCHMARKS.md"
-    subprocess.run([sys.executable, str(BENCHMARKS / "report.py"), "--results", str(tmp_path), "--out", str(out)], check=True)
+    subprocess.run(
+        [sys.executable, str(BENCHMARKS / "report.py"), "--results", str(tmp_path), "--out", str(out)], check=True
+    )
     text = out.read_text()
     assert "## toy" in text and "hs_frozen_auto" in text and (tmp_path / "learning_curves.png").exists()

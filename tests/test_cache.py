@@ -10,8 +10,8 @@ import pytest
 import headstart
 from headstart import FrozenEncoderClassifier
 from headstart.encoders import Encoder, load_encoder
-from headstart.features import FrozenFeatures
 from headstart.errors import FingerprintMismatchError, HeadstartWarning
+from headstart.features import FrozenFeatures
 
 
 def through_cache(encoder, texts, cache=True, **options):
@@ -43,14 +43,19 @@ def test_feature_config_is_part_of_the_key(tiny_encoder, toy_data, change):
     assert changed.training_info_["encoder_forward_passes"] > 0
 
 
-def test_the_same_weights_with_another_tokenizer_get_their_own_vectors_and_their_models_refuse_it(tiny_encoder, toy_data, tmp_path):
+def test_the_same_weights_with_another_tokenizer_get_their_own_vectors_and_their_models_refuse_it(
+    tiny_encoder, toy_data, tmp_path
+):
     texts, labels = toy_data
     cased = tmp_path / "cased"
     shutil.copytree(tiny_encoder, cased)
     config = json.loads((cased / "tokenizer_config.json").read_text())
     (cased / "tokenizer_config.json").write_text(json.dumps({**config, "do_lower_case": False}))
     original, other = load_encoder(tiny_encoder), load_encoder(str(cased))
-    assert original.fingerprint() == other.fingerprint() and original.tokenizer_fingerprint() != other.tokenizer_fingerprint()
+    assert (
+        original.fingerprint() == other.fingerprint()
+        and original.tokenizer_fingerprint() != other.tokenizer_fingerprint()
+    )
     shouted = [t.upper() for t in texts]  # [UNK] for the cased tokenizer: its vectors differ
     np.testing.assert_allclose(through_cache(original, shouted), original.encode(shouted), atol=1e-6)
     np.testing.assert_allclose(through_cache(other, shouted), other.encode(shouted), atol=1e-6)

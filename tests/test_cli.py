@@ -6,10 +6,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_tiny_encoder, sentiment_data
 
 from headstart.cli import main
-
-from conftest import make_tiny_encoder, sentiment_data
 
 
 def run(argv, capsys):
@@ -50,22 +49,31 @@ def test_train_predict_evaluate_embed(tmp_path, data_csv, trained, tiny_encoder,
     code, out, _ = run(["evaluate", trained, data_csv, "--json"], capsys)
     report = json.loads(out)
     assert code == 0 and report["accuracy"] > 0.8 and len(report["confusion_matrix"]) == 2
-    assert report["calibration"]["accuracy"] == report["accuracy"] and 0 <= report["calibration"]["expected_calibration_error"] <= 1
+    assert (
+        report["calibration"]["accuracy"] == report["accuracy"]
+        and 0 <= report["calibration"]["expected_calibration_error"] <= 1
+    )
     code, out, _ = run(["evaluate", trained, data_csv], capsys)
     assert "macro-F1" in out and "confusion matrix" in out and "expected calibration error" in out
     for name in ("f.npy", "f.parquet"):
-        code, _, err = run(["embed", data_csv, "--encoder", tiny_encoder, "--layers", "-2,-1", "--out", tmp_path / name], capsys)
+        code, _, err = run(
+            ["embed", data_csv, "--encoder", tiny_encoder, "--layers", "-2,-1", "--out", tmp_path / name], capsys
+        )
         assert code == 0, err
     assert np.load(tmp_path / "f.npy").shape == (40, 64)
     assert len(pd.read_parquet(tmp_path / "f.parquet")["embedding"][0]) == 64
-    code, _, err = run(["embed", data_csv, "--encoder", tiny_encoder, "--layers", "-1", "--out", tmp_path / "last.npy"], capsys)
+    code, _, err = run(
+        ["embed", data_csv, "--encoder", tiny_encoder, "--layers", "-1", "--out", tmp_path / "last.npy"], capsys
+    )
     assert code == 0 and np.load(tmp_path / "last.npy").shape == (40, 32)
     code, _, err = run(["embed", data_csv, "--encoder", tiny_encoder, "--out", tmp_path / "default.npy"], capsys)
     assert code == 0 and np.load(tmp_path / "default.npy").shape == (40, 64)  # last4: both of the tiny encoder's layers
 
 
 def test_train_and_predict_with_the_token_head(tmp_path, data_csv, tiny_encoder, capsys):
-    code, out, err = run(["train", data_csv, "--encoder", tiny_encoder, "--head", "tokens", "--out", tmp_path / "model"], capsys)
+    code, out, err = run(
+        ["train", data_csv, "--encoder", tiny_encoder, "--head", "tokens", "--out", tmp_path / "model"], capsys
+    )
     assert code == 0 and "validation (5-fold CV)" in out, err
     texts = tmp_path / "new.txt"
     texts.write_text("good great love\nbad awful hate\n")
@@ -95,41 +103,231 @@ def write(tmp_path, name, content, mode="w"):
 BAD_INPUTS = {
     "missing file": (lambda t, e: ["train", t / "nope.csv", "--encoder", e], "file not found"),
     "unknown format": (lambda t, e: ["train", write(t, "d.xlsx", "x"), "--encoder", e], "unknown format '.xlsx'"),
-    "missing column": (lambda t, e: ["train", write(t, "d.csv", "words,label\na,b\n"), "--encoder", e], "the columns are: words, label"),
-    "named column absent": (lambda t, e: ["train", write(t, "d.csv", "text,label\na,b\n"), "--text-col", "body", "--encoder", e], "no text column 'body'"),
+    "missing column": (
+        lambda t, e: ["train", write(t, "d.csv", "words,label\na,b\n"), "--encoder", e],
+        "the columns are: words, label",
+    ),
+    "named column absent": (
+        lambda t, e: ["train", write(t, "d.csv", "text,label\na,b\n"), "--text-col", "body", "--encoder", e],
+        "no text column 'body'",
+    ),
     "empty file": (lambda t, e: ["train", write(t, "d.csv", ""), "--encoder", e], "is empty"),
-    "all texts empty": (lambda t, e: ["train", write(t, "d.csv", "text,label\n,a\n ,b\n"), "--encoder", e], "all texts"),
-    "empty labels": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,\nfine,NaN\n"), "--encoder", e], "empty or NaN label"),
-    "one class": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,a\n"), "--encoder", e], "only one class"),
-    "bad encoding": (lambda t, e: ["train", write(t, "d.csv", "text,label\ncaf\xe9,a\n".encode("latin-1"), "wb"), "--encoder", e], "not valid utf-8"),
-    "encoder path missing": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--encoder", t / "no-model"], "does not exist"),
+    "all texts empty": (
+        lambda t, e: ["train", write(t, "d.csv", "text,label\n,a\n ,b\n"), "--encoder", e],
+        "all texts",
+    ),
+    "empty labels": (
+        lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,\nfine,NaN\n"), "--encoder", e],
+        "empty or NaN label",
+    ),
+    "one class": (
+        lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,a\n"), "--encoder", e],
+        "only one class",
+    ),
+    "bad encoding": (
+        lambda t, e: ["train", write(t, "d.csv", "text,label\ncaf\xe9,a\n".encode("latin-1"), "wb"), "--encoder", e],
+        "not valid utf-8",
+    ),
+    "encoder path missing": (
+        lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--encoder", t / "no-model"],
+        "does not exist",
+    ),
     "not a model folder": (lambda t, e: ["predict", t, write(t, "x.txt", "good\n")], "not a headstart model"),
-    "unknown strategy": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "magic", "--encoder", e], "known: zero-shot, tfidf"),
-    "bad layers": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--layers", "last", "--encoder", e], "--layers must be one of 'last4', 'auto' or layer numbers such as -1 or (-4, -3, -2, -1) (got 'last')"),
-    "lexical beside a trained encoder": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--lexical", "--encoder", e], "--strategy full does not use --lexical; leave it out"),
-    "options tfidf does not take": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "tfidf", "--pooling", "cls", "--no-cache"],
-                                    "--strategy tfidf does not use --no-cache, --pooling; leave them out"),
-    "precision for fine-tuning": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--precision", "bf16", "--encoder", e], "does not use --precision"),
-    "unknown text encoding": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--encoding", "nonsense", "--encoder", e], "unknown text encoding 'nonsense'"),
-    "jsonl line not an object": (lambda t, e: ["train", write(t, "d.jsonl", '{"text": "good", "label": "a"}\n[1, 2]\n'), "--encoder", e], "line 2 is a list"),
-    "more fields than the header": (lambda t, e: ["train", write(t, "d.csv", "text,label\nhello, there,a\nbye, now,b\n"), "--encoder", e], "more fields than its header"),
-    "token head beside a trained encoder": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--head", "tokens", "--encoder", e], "only the frozen strategy"),
-    "epochs for frozen": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--epochs", "3", "--encoder", e], "--strategy frozen does not use --epochs"),
-    "head lr for lp-ft": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "lp-ft", "--head-lr", "0.1", "--encoder", e], "does not use --head-lr"),
-    "zero epochs": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--epochs", "0", "--encoder", e], "--epochs must be a whole number of at least 1 (got 0)"),
-    "negative learning rate": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "full", "--encoder-lr", "-1", "--encoder", e], "--encoder-lr must be a positive number"),
-    "descriptions for tfidf": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "tfidf", "--label-descriptions", t / "none.json"], "does not use --label-descriptions"),
-    "a label described twice": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "zero-shot", "--label-descriptions",
-                                              write(t, "l.csv", "label,description\na,fine\na,great\n"), "--encoder", e], "describes label 'a' more than once"),
-    "an empty description": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "zero-shot", "--label-descriptions",
-                                           write(t, "l.csv", "label,description\na,\nb,bad\n"), "--encoder", e], "the description of label 'a' is ''"),
-    "validation fraction for the linear head": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--validation-fraction", "0.5", "--encoder", e],
-                                                "--head linear does not use --validation-fraction"),
-    "a C too large to fit": (lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--C", "1e6", "--encoder", e], "--C must be a positive number up to 10000"),
-    "a negative budget": (lambda t, e: ["advise", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--budget-seconds", "-1", "--encoder", e], "--budget-seconds must be a positive number"),
-    "embed into a missing folder": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--encoder", e, "--out", t / "nope" / "f.npy"], "the folder"),
-    "embed into a folder": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--encoder", e, "--out", mkdir(t / "f.npy")], "is a folder; give --out a file name"),
-    "auto layers for embed": (lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--layers", "auto", "--encoder", e, "--out", t / "f.npy"], "'auto' chooses layers by cross-validation on labels"),
+    "unknown strategy": (
+        lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--strategy", "magic", "--encoder", e],
+        "known: zero-shot, tfidf",
+    ),
+    "bad layers": (
+        lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--layers", "last", "--encoder", e],
+        "--layers must be one of 'last4', 'auto' or layer numbers such as -1 or (-4, -3, -2, -1) (got 'last')",
+    ),
+    "lexical beside a trained encoder": (
+        lambda t, e: [
+            "train",
+            write(t, "d.csv", "text,label\ngood,a\nbad,b\n"),
+            "--strategy",
+            "full",
+            "--lexical",
+            "--encoder",
+            e,
+        ],
+        "--strategy full does not use --lexical; leave it out",
+    ),
+    "options tfidf does not take": (
+        lambda t, e: [
+            "train",
+            write(t, "d.csv", "text,label\ngood,a\nbad,b\n"),
+            "--strategy",
+            "tfidf",
+            "--pooling",
+            "cls",
+            "--no-cache",
+        ],
+        "--strategy tfidf does not use --no-cache, --pooling; leave them out",
+    ),
+    "precision for fine-tuning": (
+        lambda t, e: [
+            "train",
+            write(t, "d.csv", "text,label\ngood,a\nbad,b\n"),
+            "--strategy",
+            "full",
+            "--precision",
+            "bf16",
+            "--encoder",
+            e,
+        ],
+        "does not use --precision",
+    ),
+    "unknown text encoding": (
+        lambda t, e: [
+            "train",
+            write(t, "d.csv", "text,label\ngood,a\nbad,b\n"),
+            "--encoding",
+            "nonsense",
+            "--encoder",
+            e,
+        ],
+        "unknown text encoding 'nonsense'",
+    ),
+    "jsonl line not an object": (
+        lambda t, e: ["train", write(t, "d.jsonl", '{"text": "good", "label": "a"}\n[1, 2]\n'), "--encoder", e],
+        "line 2 is a list",
+    ),
+    "more fields than the header": (
+        lambda t, e: ["train", write(t, "d.csv", "text,label\nhello, there,a\nbye, now,b\n"), "--encoder", e],
+        "more fields than its header",
+    ),
+    "token head beside a trained encoder": (
+        lambda t, e: [
+            "train",
+            write(t, "d.csv", "text,label\ngood,a\nbad,b\n"),
+            "--strategy",
+            "full",
+            "--head",
+            "tokens",
+            "--encoder",
+            e,
+        ],
+        "only the frozen strategy",
+    ),
+    "epochs for frozen": (
+        lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--epochs", "3", "--encoder", e],
+        "--strategy frozen does not use --epochs",
+    ),
+    "head lr for lp-ft": (
+        lambda t, e: [
+            "train",
+            write(t, "d.csv", "text,label\ngood,a\nbad,b\n"),
+            "--strategy",
+            "lp-ft",
+            "--head-lr",
+            "0.1",
+            "--encoder",
+            e,
+        ],
+        "does not use --head-lr",
+    ),
+    "zero epochs": (
+        lambda t, e: [
+            "train",
+            write(t, "d.csv", "text,label\ngood,a\nbad,b\n"),
+            "--strategy",
+            "full",
+            "--epochs",
+            "0",
+            "--encoder",
+            e,
+        ],
+        "--epochs must be a whole number of at least 1 (got 0)",
+    ),
+    "negative learning rate": (
+        lambda t, e: [
+            "train",
+            write(t, "d.csv", "text,label\ngood,a\nbad,b\n"),
+            "--strategy",
+            "full",
+            "--encoder-lr",
+            "-1",
+            "--encoder",
+            e,
+        ],
+        "--encoder-lr must be a positive number",
+    ),
+    "descriptions for tfidf": (
+        lambda t, e: [
+            "train",
+            write(t, "d.csv", "text,label\ngood,a\nbad,b\n"),
+            "--strategy",
+            "tfidf",
+            "--label-descriptions",
+            t / "none.json",
+        ],
+        "does not use --label-descriptions",
+    ),
+    "a label described twice": (
+        lambda t, e: [
+            "train",
+            write(t, "d.csv", "text,label\ngood,a\nbad,b\n"),
+            "--strategy",
+            "zero-shot",
+            "--label-descriptions",
+            write(t, "l.csv", "label,description\na,fine\na,great\n"),
+            "--encoder",
+            e,
+        ],
+        "describes label 'a' more than once",
+    ),
+    "an empty description": (
+        lambda t, e: [
+            "train",
+            write(t, "d.csv", "text,label\ngood,a\nbad,b\n"),
+            "--strategy",
+            "zero-shot",
+            "--label-descriptions",
+            write(t, "l.csv", "label,description\na,\nb,bad\n"),
+            "--encoder",
+            e,
+        ],
+        "the description of label 'a' is ''",
+    ),
+    "validation fraction for the linear head": (
+        lambda t, e: [
+            "train",
+            write(t, "d.csv", "text,label\ngood,a\nbad,b\n"),
+            "--validation-fraction",
+            "0.5",
+            "--encoder",
+            e,
+        ],
+        "--head linear does not use --validation-fraction",
+    ),
+    "a C too large to fit": (
+        lambda t, e: ["train", write(t, "d.csv", "text,label\ngood,a\nbad,b\n"), "--C", "1e6", "--encoder", e],
+        "--C must be a positive number up to 10000",
+    ),
+    "a negative budget": (
+        lambda t, e: [
+            "advise",
+            write(t, "d.csv", "text,label\ngood,a\nbad,b\n"),
+            "--budget-seconds",
+            "-1",
+            "--encoder",
+            e,
+        ],
+        "--budget-seconds must be a positive number",
+    ),
+    "embed into a missing folder": (
+        lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--encoder", e, "--out", t / "nope" / "f.npy"],
+        "the folder",
+    ),
+    "embed into a folder": (
+        lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--encoder", e, "--out", mkdir(t / "f.npy")],
+        "is a folder; give --out a file name",
+    ),
+    "auto layers for embed": (
+        lambda t, e: ["embed", write(t, "x.txt", "good\n"), "--layers", "auto", "--encoder", e, "--out", t / "f.npy"],
+        "'auto' chooses layers by cross-validation on labels",
+    ),
 }
 
 
@@ -186,7 +384,9 @@ def test_oddities_are_warned_about_and_counted_not_fatal(tmp_path, tiny_encoder,
     texts, labels = texts + ["rude crew"] * 2, labels + ["rare"] * 2
     path = tmp_path / "odd.jsonl"
     path.write_text("\n".join(json.dumps({"text": t, "label": y}) for t, y in zip(texts, labels)))
-    code, _, err = run(["train", path, "--encoder", tiny_encoder, "--max-length", "32", "--out", tmp_path / "m"], capsys)
+    code, _, err = run(
+        ["train", path, "--encoder", tiny_encoder, "--max-length", "32", "--out", tmp_path / "m"], capsys
+    )
     assert code == 0, err
     assert "warning: dropped 1 row with an empty text" in err
     assert "1 of 41 texts was longer than 32 tokens and was truncated" in err
@@ -237,7 +437,9 @@ def test_global_flags_also_work_after_the_command(tmp_path, data_csv, tiny_encod
 
 def test_evaluate_says_which_examples_calibration_covers(tmp_path, trained, capsys):
     path = tmp_path / "eval.csv"
-    pd.DataFrame({"text": ["good great", "bad awful", "so so", "meh"], "label": ["pos", "neg", "neutral", "neutral"]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {"text": ["good great", "bad awful", "so so", "meh"], "label": ["pos", "neg", "neutral", "neutral"]}
+    ).to_csv(path, index=False)
     code, out, err = run(["evaluate", trained, path], capsys)
     assert code == 0 and "labels the model was not trained on: neutral (2)" in err
     assert "over the 2 examples with labels the model knows)" in out
@@ -264,15 +466,28 @@ def test_csv_labels_keep_their_text_and_match_a_model_trained_on_numbers(tmp_pat
     assert code == 0 and json.loads(out)["accuracy"] > 0.8 and "not trained on" not in err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--seed", "-1"], "--seed must be a whole number from 0 to 4294967295 (got -1); the same seed gives the same model"),
-    (["train", "--seed", str(2**32)], "--seed must be a whole number from 0 to 4294967295 (got 4294967296)"),
-    (["train", "--max-length", "0"], "--max-length must be a whole number of at least 1 (got 0)"),
-    (["demo", "--test-size", "0"], "--test-size must be a whole number of at least 1 (got 0)"),
-    (["train", "--validation-fraction", "1.5"], "--validation-fraction must be a number in [0, 1) or None (got 1.5)"),
-    (["demo", "--n-per-class", "-1"], "--n-per-class must be a whole number of at least 1 (got -1)"),
-    (["compare", "--test-size", "0"], "--test-size must be a number in (0, 1) or a whole number of at least 1 (got 0.0); a fraction of the data, or a number of examples"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["train", "--seed", "-1"],
+            "--seed must be a whole number from 0 to 4294967295 (got -1); the same seed gives the same model",
+        ),
+        (["train", "--seed", str(2**32)], "--seed must be a whole number from 0 to 4294967295 (got 4294967296)"),
+        (["train", "--max-length", "0"], "--max-length must be a whole number of at least 1 (got 0)"),
+        (["demo", "--test-size", "0"], "--test-size must be a whole number of at least 1 (got 0)"),
+        (
+            ["train", "--validation-fraction", "1.5"],
+            "--validation-fraction must be a number in [0, 1) or None (got 1.5)",
+        ),
+        (["demo", "--n-per-class", "-1"], "--n-per-class must be a whole number of at least 1 (got -1)"),
+        (
+            ["compare", "--test-size", "0"],
+            "--test-size must be a number in (0, 1) or a whole number of at least 1 (got 0.0); "
+            "a fraction of the data, or a number of examples",
+        ),
+    ],
+)
 def test_out_of_range_numbers_are_one_error_line(argv, message, data_csv, tmp_path, tiny_encoder, capsys):
     if argv[0] in ("train", "compare"):
         argv = [*argv, data_csv, "--encoder", tiny_encoder, "--out", tmp_path / "m"]
@@ -289,7 +504,12 @@ def test_a_json_document_to_predict_is_refused_not_read_as_lines(trained, tmp_pa
 def test_cache_command_reports_and_clears_the_cache(trained, private_cache, capsys):
     code, out, _ = run(["cache", "--json"], capsys)
     found = json.loads(out)
-    assert code == 0 and found["path"] == str(private_cache / "embeddings.sqlite") and found["vectors"] == 40 and found["bytes"] > 0
+    assert (
+        code == 0
+        and found["path"] == str(private_cache / "embeddings.sqlite")
+        and found["vectors"] == 40
+        and found["bytes"] > 0
+    )
     code, out, _ = run(["cache", "--clear"], capsys)
     assert code == 0 and "40 texts' vectors in 1 feature config," in out and "MiB freed" in out
     assert not list(private_cache.glob("embeddings.sqlite*"))
@@ -303,7 +523,10 @@ def test_cache_command_reports_a_damaged_cache_without_touching_it_and_clears_it
     (private_cache / "embeddings.sqlite.corrupt-20260101-000000").write_bytes(b"x" * 1000)
     code, out, err = run(["cache"], capsys)
     assert code == 0 and "a damaged file" in out and err == ""
-    assert sorted(p.name for p in private_cache.iterdir()) == ["embeddings.sqlite", "embeddings.sqlite.corrupt-20260101-000000"]
+    assert sorted(p.name for p in private_cache.iterdir()) == [
+        "embeddings.sqlite",
+        "embeddings.sqlite.corrupt-20260101-000000",
+    ]
     code, out, _ = run(["cache", "--clear", "--json"], capsys)
     assert json.loads(out)["freed_bytes"] == 2400 and not list(private_cache.iterdir())
 
@@ -314,15 +537,25 @@ def test_predict_keeps_the_columns_asked_for_beside_each_prediction(trained, tmp
     code, out, err = run(["predict", trained, path, "--keep", "ticket_id"], capsys)
     assert code == 0, err
     assert pd.read_csv(pd.io.common.StringIO(out), dtype=str).to_dict("list") == {
-        "ticket_id": ["007", "008"], "text": ["good great love", "bad awful hate"], "label": ["pos", "neg"]}
+        "ticket_id": ["007", "008"],
+        "text": ["good great love", "bad awful hate"],
+        "label": ["pos", "neg"],
+    }
     code, _, err = run(["predict", trained, path, "--keep", "id"], capsys)
     assert code == 2 and "no --keep column 'id'; the columns are: ticket_id, text" in err
     path = tmp_path / "test.csv"
-    pd.DataFrame({"text": ["good great love", "bad awful hate"], "label": ["neg", "neg"], "input_label": ["x", "y"]}).to_csv(path, index=False)
-    code, out, err = run(["predict", trained, path, "--keep", "label"], capsys)  # the file's label beside the prediction
+    pd.DataFrame(
+        {"text": ["good great love", "bad awful hate"], "label": ["neg", "neg"], "input_label": ["x", "y"]}
+    ).to_csv(path, index=False)
+    code, out, err = run(
+        ["predict", trained, path, "--keep", "label"], capsys
+    )  # the file's label beside the prediction
     assert code == 0, err
     assert pd.read_csv(pd.io.common.StringIO(out), dtype=str).to_dict("list") == {
-        "input_label": ["neg", "neg"], "text": ["good great love", "bad awful hate"], "label": ["pos", "neg"]}
+        "input_label": ["neg", "neg"],
+        "text": ["good great love", "bad awful hate"],
+        "label": ["pos", "neg"],
+    }
     code, _, err = run(["predict", trained, path, "--keep", "label,input_label"], capsys)
     assert code == 2 and "--keep would write two columns named 'input_label'" in err
 
@@ -334,9 +567,15 @@ def test_evaluate_tables_keep_long_labels_whole(capsys):
 
     labels = [f"category {i} with a rather long name" for i in range(12)]
     matrix = (np.eye(12, dtype=int) * 1000).tolist()
-    report = {"accuracy": 1.0, "macro_f1": 1.0, "majority_baseline": 0.1, "examples": 12_000, "labels": labels,
-              "per_class": {label: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1000} for label in labels},
-              "confusion_matrix": matrix}
+    report = {
+        "accuracy": 1.0,
+        "macro_f1": 1.0,
+        "majority_baseline": 0.1,
+        "examples": 12_000,
+        "labels": labels,
+        "per_class": {label: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1000} for label in labels},
+        "confusion_matrix": matrix,
+    }
     print_report(report)  # into a pipe: the tables' natural width, not 80 columns
     out = capsys.readouterr().out
     assert all(out.count(label) == 3 for label in labels)  # per class, and the matrix's row and column
@@ -351,11 +590,15 @@ def test_evaluate_shows_undefined_scores_as_dashes(capsys):
     from headstart.cli.evaluate import print_report
     from headstart.metrics import evaluate
 
-    # "neu" is never predicted (no precision); "pos" is predicted but absent from the data (no recall); "mix" is neither.
+    # "neu" is never predicted (no precision); "pos" is predicted but absent from the data (no recall); "mix" is
+    # neither.
     report = evaluate(["neg", "neg", "neu"], ["neg", "pos", "neg"], labels=["neg", "neu", "pos", "mix"])
     print_report(report)
-    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:6]]
-            for line in capsys.readouterr().out.split("confusion matrix")[0].splitlines() if line.startswith("│")}
+    rows = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:6]]
+        for line in capsys.readouterr().out.split("confusion matrix")[0].splitlines()
+        if line.startswith("│")
+    }
     assert rows["neg"] == ["0.500", "0.500", "0.500", "2"]
     assert rows["neu"] == ["-", "0.000", "0.000", "1"]
     assert rows["pos"] == ["0.000", "-", "0.000", "0"]
@@ -363,8 +606,28 @@ def test_evaluate_shows_undefined_scores_as_dashes(capsys):
 
 
 def test_train_sets_the_fine_tuning_options(tmp_path, data_csv, tiny_encoder, capsys):
-    code, out, err = run(["train", data_csv, "--encoder", tiny_encoder, "--strategy", "full", "--epochs", "1", "--encoder-lr", "1e-4",
-                          "--head-lr", "0.05", "--batch-size", "8", "--out", tmp_path / "m", "--json"], capsys)
+    code, out, err = run(
+        [
+            "train",
+            data_csv,
+            "--encoder",
+            tiny_encoder,
+            "--strategy",
+            "full",
+            "--epochs",
+            "1",
+            "--encoder-lr",
+            "1e-4",
+            "--head-lr",
+            "0.05",
+            "--batch-size",
+            "8",
+            "--out",
+            tmp_path / "m",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     params = json.loads((tmp_path / "m" / "headstart.json").read_text())["params"]
     assert (params["epochs"], params["encoder_lr"], params["head_lr"], params["batch_size"]) == (1, 1e-4, 0.05, 8)

@@ -7,14 +7,12 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import sentiment_data
 
 from headstart.cli import main
 from headstart.compare import RESULTS, fixed_split, parse_n_per_class, run_comparison, verdict
-from headstart.report import confusion
 from headstart.errors import HeadstartError, HeadstartWarning, OutputExistsError, TruncationWarning
-from headstart.report import write_report
-
-from conftest import sentiment_data
+from headstart.report import confusion, write_report
 
 
 @pytest.fixture
@@ -24,8 +22,13 @@ def data():
 
 def compare(tmp_path, data, tiny_encoder, **kwargs):
     texts, labels = data
-    settings = dict(strategy_names=["frozen", "tfidf"], n_per_class=[4, 8], seeds=2, test_size=0.3,
-                    options={"encoder": tiny_encoder, "epochs": 2})
+    settings = dict(
+        strategy_names=["frozen", "tfidf"],
+        n_per_class=[4, 8],
+        seeds=2,
+        test_size=0.3,
+        options={"encoder": tiny_encoder, "epochs": 2},
+    )
     settings.update(kwargs)
     return run_comparison(texts, labels, tmp_path / "cmp", **settings)
 
@@ -38,8 +41,17 @@ def test_every_strategy_n_and_seed_runs_once_on_one_fixed_test_split(tmp_path, d
     assert {r["test_size"] for r in runs} == {18}
     assert {r["train_size"] for r in runs if r["n_per_class"] == 8} == {16}
     for run in runs:
-        for key in ("accuracy", "macro_f1", "fit_seconds", "predict_seconds", "trainable_parameters", "peak_rss_mb",
-                    "encoder_forward_passes", "encoder_backward_passes", "log_loss"):
+        for key in (
+            "accuracy",
+            "macro_f1",
+            "fit_seconds",
+            "predict_seconds",
+            "trainable_parameters",
+            "peak_rss_mb",
+            "encoder_forward_passes",
+            "encoder_backward_passes",
+            "log_loss",
+        ):
             assert key in run
         assert 0 <= run["expected_calibration_error"] <= 1
     frozen = [r for r in runs if r["strategy"] == "frozen"]
@@ -117,8 +129,13 @@ def test_no_copy_of_a_test_text_is_in_the_training_pool():
     assert len({texts[i] for i in test}) == 6 and len(test) == 18 and sorted([*pool, *test]) == list(range(60))
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"seeds": 0}, "seeds must be a whole number of at least 1"),
-                                                 ({"strategy_names": ["frozen", "bogus"]}, "known: zero-shot")])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"seeds": 0}, "seeds must be a whole number of at least 1"),
+        ({"strategy_names": ["frozen", "bogus"]}, "known: zero-shot"),
+    ],
+)
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, data, tiny_encoder, kwargs, message):
     with pytest.raises(HeadstartError, match=message):
         compare(tmp_path, data, tiny_encoder, **kwargs)
@@ -162,17 +179,35 @@ def test_the_report_renders_in_a_real_browser_with_its_images(tmp_path, data, ti
         pytest.skip(missing)
     # The browser loads every embedded image; the script reports how many decoded with a real size.
     probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("</body>", """<script>
+    probe.write_text(
+        page.replace(
+            "</body>",
+            """<script>
 window.onload = () => { const ok = [...document.images].filter(i => i.complete && i.naturalWidth > 100).length;
-document.title = 'images-ok:' + ok + '/' + document.images.length; };</script></body>"""))
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'chromium'}"]
-    dom = subprocess.run([chromium, *flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+document.title = 'images-ok:' + ok + '/' + document.images.length; };</script></body>""",
+        )
+    )
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
     assert "<title>images-ok:4/4</title>" in dom
     shot = tmp_path / "shot.png"
-    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1100,1800", probe.as_uri()],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", "--window-size=1100,1800", probe.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.stat().st_size > 10_000
 
 
@@ -181,8 +216,20 @@ def test_compare_command_prints_a_table_and_verdict(tmp_path, tiny_encoder, caps
 
     texts, labels = sentiment_data(n_per_class=30)
     pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "d.csv", index=False)
-    argv = ["compare", str(tmp_path / "d.csv"), "--strategies", "frozen,tfidf", "--n-per-class", "4",
-            "--seeds", "1", "--encoder", tiny_encoder, "--out", str(tmp_path / "c")]
+    argv = [
+        "compare",
+        str(tmp_path / "d.csv"),
+        "--strategies",
+        "frozen,tfidf",
+        "--n-per-class",
+        "4",
+        "--seeds",
+        "1",
+        "--encoder",
+        tiny_encoder,
+        "--out",
+        str(tmp_path / "c"),
+    ]
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code in (0, None)
@@ -196,7 +243,12 @@ def test_compare_command_prints_a_table_and_verdict(tmp_path, tiny_encoder, caps
 
 def test_the_confusion_picture_of_many_classes_stays_bounded():
     labels = [f"class {i}" for i in range(200)]
-    run = {"strategy": "frozen", "n_per_class": 8, "labels": labels, "confusion_matrix": np.eye(200, dtype=int).tolist()}
+    run = {
+        "strategy": "frozen",
+        "n_per_class": 8,
+        "labels": labels,
+        "confusion_matrix": np.eye(200, dtype=int).tolist(),
+    }
     figure = confusion([run], "frozen", 8)
     assert max(figure.get_size_inches()) <= 16 and not figure.axes[0].texts
 
@@ -204,10 +256,14 @@ def test_the_confusion_picture_of_many_classes_stays_bounded():
 def test_the_datas_oddities_are_warned_once_not_once_per_run(tmp_path, data, tiny_encoder):
     texts, labels = data
     with pytest.warns(TruncationWarning) as caught:
-        run_comparison(texts, labels, tmp_path / "cmp", ["frozen"], [4, 8], 2, 0.3, {"encoder": tiny_encoder, "max_length": 4})
+        run_comparison(
+            texts, labels, tmp_path / "cmp", ["frozen"], [4, 8], 2, 0.3, {"encoder": tiny_encoder, "max_length": 4}
+        )
     truncation = [str(w.message) for w in caught if issubclass(w.category, TruncationWarning)]
     assert truncation == [f"{len(texts)} of {len(texts)} texts were longer than 4 tokens and were truncated"]
-    assert not [w for w in caught if "fewer than 5 examples" in str(w.message)]  # the samples of 4 per class are the user's choice
+    assert not [
+        w for w in caught if "fewer than 5 examples" in str(w.message)
+    ]  # the samples of 4 per class are the user's choice
 
 
 def test_the_verdict_calls_a_tie_a_tie_and_says_which_way_frozen_stands():
@@ -220,17 +276,29 @@ def test_the_verdict_calls_a_tie_a_tie_and_says_which_way_frozen_stands():
     tied = verdict([row("tfidf", 0.6499999999999999, 0.1), row("frozen", 0.65, 1.0)])
     assert tied == "With 16 examples per class, tfidf and frozen are the most accurate (65.0%)."
     ahead = verdict([row("frozen", 0.8, 1.0), row("full", 0.7, 40.0)])
-    assert "frozen is the most accurate (80.0%); frozen is 14% more accurate than full, at 1/40 of its training time" in ahead
+    assert (
+        "frozen is the most accurate (80.0%); frozen is 14% more accurate than full, at 1/40 of its training time"
+        in ahead
+    )
     behind = verdict([row("frozen", 0.7, 1.0), row("full", 0.8, 40.0)])
     assert "frozen reaches 87% of full's accuracy at 1/40 of its training time" in behind
 
 
-@pytest.mark.parametrize("names, options, message", [
-    (["tfidf", "zero-shot"], {"label_descriptions": {"nope": "x"}}, "label descriptions name labels not in the data: nope"),
-    (["tfidf", "partial:9"], {}, "partial:9 asks for more layers than the encoder's 2"),
-    (["tfidf", "full"], {"epochs": 0}, "epochs must be a whole number of at least 1"),
-])
-def test_an_option_no_run_could_use_fails_before_anything_is_written(names, options, message, tmp_path, data, tiny_encoder):
+@pytest.mark.parametrize(
+    "names, options, message",
+    [
+        (
+            ["tfidf", "zero-shot"],
+            {"label_descriptions": {"nope": "x"}},
+            "label descriptions name labels not in the data: nope",
+        ),
+        (["tfidf", "partial:9"], {}, "partial:9 asks for more layers than the encoder's 2"),
+        (["tfidf", "full"], {"epochs": 0}, "epochs must be a whole number of at least 1"),
+    ],
+)
+def test_an_option_no_run_could_use_fails_before_anything_is_written(
+    names, options, message, tmp_path, data, tiny_encoder
+):
     with pytest.raises(HeadstartError, match=message):
         compare(tmp_path, data, tiny_encoder, strategy_names=names, options={"encoder": tiny_encoder, **options})
     assert not (tmp_path / "cmp").exists()
@@ -239,8 +307,10 @@ def test_an_option_no_run_could_use_fails_before_anything_is_written(names, opti
 def test_the_trainable_parameters_picture_is_of_the_largest_n():
     from headstart.report import trainable_parameters
 
-    rows = [{"strategy": s, "n_per_class": n, "trainable_parameters": p}
-            for s, n, p in [("tfidf", "all", 9000), ("tfidf", 4, 500), ("frozen", 4, 4611), ("frozen", "all", 4611)]]
+    rows = [
+        {"strategy": s, "n_per_class": n, "trainable_parameters": p}
+        for s, n, p in [("tfidf", "all", 9000), ("tfidf", 4, 500), ("frozen", 4, 4611), ("frozen", "all", 4611)]
+    ]
     figure = trainable_parameters(rows)
     axis = figure.axes[0]
     assert axis.get_title() == "What each strategy trains (n=all)"
@@ -249,5 +319,12 @@ def test_the_trainable_parameters_picture_is_of_the_largest_n():
 
 def test_compare_warns_about_labels_left_without_a_description(tmp_path, data, tiny_encoder):
     with pytest.warns(HeadstartWarning, match="1 label without a description is matched by name: neg"):
-        compare(tmp_path, data, tiny_encoder, strategy_names=["zero-shot"], n_per_class=[4], seeds=1,
-                options={"encoder": tiny_encoder, "label_descriptions": {"pos": "good great"}})
+        compare(
+            tmp_path,
+            data,
+            tiny_encoder,
+            strategy_names=["zero-shot"],
+            n_per_class=[4],
+            seeds=1,
+            options={"encoder": tiny_encoder, "label_descriptions": {"pos": "good great"}},
+        )

@@ -13,16 +13,23 @@ from headstart.errors import DataError, HeadstartWarning
 def test_a_carriage_return_inside_a_text_does_not_split_its_row(tmp_path):
     # pandas' own to_csv writes a lone \r unquoted; read as a line end it would cut the row in two.
     path = tmp_path / "pandas.csv"
-    pd.DataFrame({"text": ["@airline\rHello, my bag is lost", "fine"], "label": ["neg", "pos"]}).to_csv(path, index=False)
-    assert read_table(path).to_dict("records") == [{"text": "@airline\rHello, my bag is lost", "label": "neg"},
-                                                   {"text": "fine", "label": "pos"}]
+    pd.DataFrame({"text": ["@airline\rHello, my bag is lost", "fine"], "label": ["neg", "pos"]}).to_csv(
+        path, index=False
+    )
+    assert read_table(path).to_dict("records") == [
+        {"text": "@airline\rHello, my bag is lost", "label": "neg"},
+        {"text": "fine", "label": "pos"},
+    ]
 
 
 def test_windows_and_old_mac_line_ends_are_read(tmp_path):
     windows, mac = tmp_path / "windows.csv", tmp_path / "mac.csv"
     windows.write_bytes(b'text,label\r\n"two\r\nlines",a\r\nplain,b\r\n')
     mac.write_bytes(b"text,label\rone,a\rtwo,b\r")
-    assert read_table(windows).to_dict("records") == [{"text": "two\nlines", "label": "a"}, {"text": "plain", "label": "b"}]
+    assert read_table(windows).to_dict("records") == [
+        {"text": "two\nlines", "label": "a"},
+        {"text": "plain", "label": "b"},
+    ]
     assert read_table(mac).to_dict("records") == [{"text": "one", "label": "a"}, {"text": "two", "label": "b"}]
 
 
@@ -47,7 +54,9 @@ def test_distinct_labels_raise_no_look_alike_warning():
 
 def test_a_tsv_quote_that_never_closes_is_text_not_quoting(tmp_path):
     path = tmp_path / "q.tsv"
-    path.write_text('text\tlabel\n"quoted start and no end\tpos\nsecond row\tneg\n"Hello" she said\tneg\n"fully ""quoted"""\tpos\n')
+    path.write_text(
+        'text\tlabel\n"quoted start and no end\tpos\nsecond row\tneg\n"Hello" she said\tneg\n"fully ""quoted"""\tpos\n'
+    )
     df = read_table(path)
     assert df["text"].tolist() == ['"quoted start and no end', "second row", '"Hello" she said', 'fully "quoted"']
     assert df["label"].tolist() == ["pos", "neg", "neg", "pos"]
@@ -58,7 +67,9 @@ def test_a_tsv_written_by_pandas_reads_back(tmp_path):
     path = tmp_path / "p.tsv"
     pd.DataFrame({"text": texts, "label": ["a", "b", "a", "b"]}).to_csv(path, sep="\t", index=False)
     assert read_table(path)["text"].tolist() == texts
-    pd.DataFrame({"text": texts[::3], "label": ["a", "b"]}).to_csv(path, sep="\t", index=False)  # quotes, no tab or newline
+    pd.DataFrame({"text": texts[::3], "label": ["a", "b"]}).to_csv(
+        path, sep="\t", index=False
+    )  # quotes, no tab or newline
     assert read_table(path)["text"].tolist() == texts[::3]
     pd.DataFrame({"text": texts[::3], "label": [1, 2]}).to_csv(path, sep="\t", index=False, quoting=csv.QUOTE_ALL)
     assert read_table(path).to_dict("list") == {"text": texts[::3], "label": ["1", "2"]}  # fields are text, unquoted
@@ -88,7 +99,9 @@ def test_jsonl_lines_must_be_objects_and_labels_single(tmp_path):
     path.write_text('{"text": "a", "label": "x"}\n\n{"text": "b", "label": "y"\n')
     with pytest.raises(DataError, match="line 3 of .* is not valid JSON"):
         read_table(path)
-    with pytest.raises(DataError, match="row 2 of the data has a list as its label; .*multi-label data is not supported"):
+    with pytest.raises(
+        DataError, match="row 2 of the data has a list as its label; .*multi-label data is not supported"
+    ):
         check_labeled(["a", "b", "c"], ["x", ["x", "y"], "y"])
 
 

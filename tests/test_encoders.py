@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from headstart.encoders import Encoder, combine_layers, fingerprint_of, load_encoder
+from headstart.errors import EncoderError, HeadstartWarning
 from headstart.features import FrozenFeatures
 from headstart.params import InvalidParameterError
-from headstart.errors import EncoderError, HeadstartWarning
 
 
 def test_mean_pooling_ignores_padding(tiny_encoder):
@@ -96,10 +96,13 @@ def test_combine_layers_concatenates_or_averages_normalised_layers():
 
 @pytest.mark.parametrize(
     ("pooling", "layers", "combine", "message"),
-    [("sum", (-1,), "concat", r"pooling must be one of 'mean', 'cls', 'max' \(got 'sum'\)"),
-     ("mean", (5,), "concat", r"layer\(s\) \[5\] do not exist"),
-     ("mean", (-1,), "stack", "layer_combine must be one of 'concat', 'mean'"), ("mean", (), "concat", "layers must be"),
-     ("mean", "auto", "concat", "'auto' chooses layers by cross-validation on labels")],
+    [
+        ("sum", (-1,), "concat", r"pooling must be one of 'mean', 'cls', 'max' \(got 'sum'\)"),
+        ("mean", (5,), "concat", r"layer\(s\) \[5\] do not exist"),
+        ("mean", (-1,), "stack", "layer_combine must be one of 'concat', 'mean'"),
+        ("mean", (), "concat", "layers must be"),
+        ("mean", "auto", "concat", "'auto' chooses layers by cross-validation on labels"),
+    ],
 )
 def test_bad_feature_options_are_refused(tiny_encoder, pooling, layers, combine, message):
     with pytest.raises((EncoderError, InvalidParameterError), match=message):
@@ -130,7 +133,10 @@ def test_bf16_encoding_stays_close_to_fp32_and_has_its_own_cache_key(tiny_encode
 @pytest.mark.parametrize("max_length", [0, 2])
 def test_max_length_must_leave_room_beside_the_special_tokens(tiny_encoder, max_length):
     # At 2 the tokenizer stopped truncating, and every text became [CLS] [SEP].
-    with pytest.raises(EncoderError, match=f"max_length must leave room for text beside the encoder's 2 special tokens \\(got {max_length}\\)"):
+    with pytest.raises(
+        EncoderError,
+        match=f"max_length must leave room for text beside the encoder's 2 special tokens \\(got {max_length}\\)",
+    ):
         load_encoder(tiny_encoder).encode(["good flight " * 40], max_length=max_length)
 
 
@@ -145,7 +151,14 @@ def test_a_text_gets_the_same_vector_whatever_the_tokenizer_pads_and_whatever_it
 def test_roberta_style_positions_leave_room_for_the_padding_offset(tmp_path):
     from transformers import RobertaConfig, RobertaModel
 
-    config = RobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                           max_position_embeddings=34, pad_token_id=1)
+    config = RobertaConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=34,
+        pad_token_id=1,
+    )
     encoder = Encoder(RobertaModel(config), None, "tiny-roberta", str(tmp_path))
     assert encoder.max_positions == 32

@@ -51,16 +51,28 @@ def test_models_with_the_same_feature_options_share_a_spec_and_save_it(tiny_enco
     loaded = headstart.load(sentiment.save(tmp_path / "m"))
     assert loaded.features_.spec_ == sentiment.features_.spec_
     fine_tuned = headstart.build("full", encoder=tiny_encoder, epochs=1).fit(texts, labels)
-    assert fine_tuned.features_.spec_.encoder == fine_tuned.training_info_["fingerprint_after"] != sentiment.features_.spec_.encoder
+    assert (
+        fine_tuned.features_.spec_.encoder
+        == fine_tuned.training_info_["fingerprint_after"]
+        != sentiment.features_.spec_.encoder
+    )
 
 
-@pytest.mark.parametrize(("build", "message"), [
-    (lambda e: FrozenEncoderClassifier(encoder=e, head="linear", validation_fraction=0.5),
-     "head='linear' does not use validation_fraction"),
-    (lambda e: headstart.build("lp-ft", encoder=e, head_lr=0.1), "strategy='lp-ft' does not use head_lr"),
-    (lambda e: headstart.build("full", encoder=e, layers="last4"), "'last4' and 'auto' are for the frozen strategy"),
-    (lambda e: headstart.build("tfidf", C=-1), "C must be a positive number up to 10000"),
-])
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda e: FrozenEncoderClassifier(encoder=e, head="linear", validation_fraction=0.5),
+            "head='linear' does not use validation_fraction",
+        ),
+        (lambda e: headstart.build("lp-ft", encoder=e, head_lr=0.1), "strategy='lp-ft' does not use head_lr"),
+        (
+            lambda e: headstart.build("full", encoder=e, layers="last4"),
+            "'last4' and 'auto' are for the frozen strategy",
+        ),
+        (lambda e: headstart.build("tfidf", C=-1), "C must be a positive number up to 10000"),
+    ],
+)
 def test_rules_hold_from_python_as_from_the_cli(tiny_encoder, toy_data, build, message):
     with pytest.raises(InvalidParameterError, match=message) as raised:
         build(tiny_encoder).fit(*toy_data)
@@ -72,8 +84,10 @@ def test_the_cli_names_flags_where_python_names_parameters(tmp_path, tiny_encode
     data.write_text("text,label\ngood,a\nbad,b\n")
     with pytest.raises(SystemExit):
         main(["train", str(data), "--encoder", tiny_encoder, "--head", "mlp", "--C", "2", "--out", str(tmp_path / "m")])
-    assert capsys.readouterr().err == ("error: --C is the linear head's regularisation; the mlp head stops early instead: "
-                                       "leave --C unset, or use --head linear\n")
+    assert capsys.readouterr().err == (
+        "error: --C is the linear head's regularisation; the mlp head stops early instead: "
+        "leave --C unset, or use --head linear\n"
+    )
 
 
 def test_embed_writes_what_transform_gives(tmp_path, tiny_encoder, toy_data):
@@ -94,5 +108,7 @@ def test_a_model_whose_config_no_longer_gives_its_features_is_refused(tiny_encod
     config = json.loads((folder / "headstart.json").read_text())
     config["params"]["pooling"] = "cls"
     (folder / "headstart.json").write_text(json.dumps(config))
-    with pytest.raises(headstart.errors.ModelFormatError, match=r"other features than its config now gives \(pooling: 'mean' vs 'cls'"):
+    with pytest.raises(
+        headstart.errors.ModelFormatError, match=r"other features than its config now gives \(pooling: 'mean' vs 'cls'"
+    ):
         headstart.load(folder)

@@ -64,7 +64,9 @@ def test_C_is_chosen_by_cross_validation_and_reported():
 def test_rare_classes_keep_the_cross_validation_of_the_others():
     # A long tail, as in real labels: one class with a single example, one with two, two common ones.
     X, y = blobs(n=40, d=16, k=2)
-    X = np.vstack([X, 3.0 + np.arange(3, dtype=np.float32)[:, None] * np.ones(16, dtype=np.float32)])  # three distinct texts
+    X = np.vstack(
+        [X, 3.0 + np.arange(3, dtype=np.float32)[:, None] * np.ones(16, dtype=np.float32)]
+    )  # three distinct texts
     y = np.concatenate([y, [2, 3, 3]])
     splits = cv_folds(y, 4, seed=0)
     assert len(splits) == 5
@@ -90,7 +92,9 @@ def test_cv_folds_spread_each_class_as_scikit_learns_stratified_group_k_fold_doe
     def rows_per_class(splits):  # (fold, class) validated rows, each class's folds in increasing order
         return np.sort([np.bincount(y[val], minlength=4) for _, val in splits], axis=0)
 
-    assert len(ours) == len(theirs) and np.abs(rows_per_class(ours) - rows_per_class(theirs)).max() <= 2  # a text's 2 copies
+    assert (
+        len(ours) == len(theirs) and np.abs(rows_per_class(ours) - rows_per_class(theirs)).max() <= 2
+    )  # a text's 2 copies
     for train, val in ours:
         assert not set(first[train]) & set(first[val])
 
@@ -159,4 +163,6 @@ def test_copies_of_a_text_share_a_fold_and_cannot_inflate_the_cv():
     assert info["validation"]["accuracy"] < 0.75  # copies in both sides of a fold read 1.0
     train, held = stratified_split(y_copies, 0.25, 0, first)
     assert len(held) and not set(first[train]) & set(first[held])
-    assert [f.tolist() for fold in cv_folds(y, 2, 0, np.arange(40)) for f in fold] == [f.tolist() for fold in cv_folds(y, 2, 0) for f in fold]
+    assert [f.tolist() for fold in cv_folds(y, 2, 0, np.arange(40)) for f in fold] == [
+        f.tolist() for fold in cv_folds(y, 2, 0) for f in fold
+    ]

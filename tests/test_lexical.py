@@ -14,7 +14,9 @@ def test_vectorizers_round_trip_through_json(tmp_path):
     lexical.write(vectorizers, tmp_path)
     again = lexical.read(tmp_path)
     new = ["late again", "unseen words only"]
-    np.testing.assert_array_equal(lexical.transform(again, new).toarray(), lexical.transform(vectorizers, new).toarray())
+    np.testing.assert_array_equal(
+        lexical.transform(again, new).toarray(), lexical.transform(vectorizers, new).toarray()
+    )
 
 
 def test_a_kind_with_no_terms_is_left_out():

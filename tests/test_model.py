@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import make_tiny_encoder, sentiment_data
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
@@ -12,11 +13,9 @@ from sklearn.preprocessing import FunctionTransformer
 
 import headstart
 from headstart import FrozenEncoderClassifier, NotFittedError
-from headstart.strategies.frozen import choose_layers
 from headstart.encoders import fingerprint_of, load_encoder
 from headstart.errors import FingerprintMismatchError, HeadstartWarning, ModelFormatError, OutputExistsError
-
-from conftest import make_tiny_encoder, sentiment_data
+from headstart.strategies.frozen import choose_layers
 
 
 def test_fit_predict_and_score_on_separable_text(tiny_encoder, toy_data):
@@ -190,7 +189,9 @@ def test_auto_layers_are_chosen_by_cv_on_cached_vectors_and_survive_save(tiny_en
     model = FrozenEncoderClassifier(encoder=tiny_encoder, layers="auto").fit(texts, labels)
     search = model.training_info_["layer_search"]
     assert list(search) == ["[-2, -1]", "[-1]"]  # the tiny encoder has 2 layers: the last four are all of them
-    assert model.layers_ == choose_layers([(-2, -1), (-1,)], {(-2, -1): search["[-2, -1]"], (-1,): search["[-1]"]}, len(texts))
+    assert model.layers_ == choose_layers(
+        [(-2, -1), (-1,)], {(-2, -1): search["[-2, -1]"], (-1,): search["[-1]"]}, len(texts)
+    )
     one_pass_per_batch = -(-len(set(texts)) // model.batch_size)
     assert model.training_info_["encoder_forward_passes"] == one_pass_per_batch  # one encoding serves every candidate
     loaded = headstart.load(model.save(tmp_path / "m"))
@@ -269,7 +270,9 @@ def test_a_table_column_is_read_as_its_texts(tiny_encoder, toy_data):
 
 def test_a_missing_text_is_refused_at_predict_and_bytes_are_decoded(tiny_encoder, toy_data):
     model = FrozenEncoderClassifier(encoder=tiny_encoder, C=1.0).fit(*toy_data)
-    np.testing.assert_allclose(model.predict_proba([b"great flight", "caf\u00e9"]), model.predict_proba(["great flight", "caf\u00e9"]))
+    np.testing.assert_allclose(
+        model.predict_proba([b"great flight", "caf\u00e9"]), model.predict_proba(["great flight", "caf\u00e9"])
+    )
     with pytest.raises(headstart.HeadstartError, match=r"2 texts are missing .*rows 2, 3"):
         model.predict(["great flight", None, float("nan")])
     with pytest.raises(headstart.HeadstartError, match="text 1 is a list"):
@@ -278,7 +281,9 @@ def test_a_missing_text_is_refused_at_predict_and_bytes_are_decoded(tiny_encoder
 
 def test_numpy_parameters_save_and_load_as_numbers(tiny_encoder, toy_data, tmp_path):
     texts, labels = toy_data
-    model = FrozenEncoderClassifier(encoder=tiny_encoder, C=np.float32(2.0), max_length=np.int64(64), layers=np.array([-2, -1]))
+    model = FrozenEncoderClassifier(
+        encoder=tiny_encoder, C=np.float32(2.0), max_length=np.int64(64), layers=np.array([-2, -1])
+    )
     model.fit(texts, labels)
     params = json.loads((model.save(tmp_path / "m") / "headstart.json").read_text())["params"]
     assert (params["C"], params["max_length"], params["layers"]) == (2.0, 64, [-2, -1])
@@ -291,16 +296,19 @@ def test_one_layer_number_is_a_layer_set(tiny_encoder, toy_data):
     assert FrozenEncoderClassifier(encoder=tiny_encoder, layers=-1).fit(*toy_data).layers_ == (-1,)
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"seed": None}, "seed must be a whole number"),
-    ({"batch_size": 0}, "batch_size must be a whole number of at least 1"),
-    ({"normalize": "no"}, "normalize must be True or False"),
-    ({"validation_fraction": 1.5}, r"validation_fraction must be a number in \[0, 1\)"),
-    ({"C": 1e5}, "C must be a positive number up to 10000"),  # beyond, L-BFGS-B stops far from the optimum
-    ({"C": "1"}, r"C must be a positive number up to 10000 or None \(got '1'\)"),
-    ({"layers": 1.5}, "layers must be one of 'last4', 'auto' or layer numbers"),
-    ({"head": "mlp", "C": 1.0}, "the mlp head stops early instead"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"seed": None}, "seed must be a whole number"),
+        ({"batch_size": 0}, "batch_size must be a whole number of at least 1"),
+        ({"normalize": "no"}, "normalize must be True or False"),
+        ({"validation_fraction": 1.5}, r"validation_fraction must be a number in \[0, 1\)"),
+        ({"C": 1e5}, "C must be a positive number up to 10000"),  # beyond, L-BFGS-B stops far from the optimum
+        ({"C": "1"}, r"C must be a positive number up to 10000 or None \(got '1'\)"),
+        ({"layers": 1.5}, "layers must be one of 'last4', 'auto' or layer numbers"),
+        ({"head": "mlp", "C": 1.0}, "the mlp head stops early instead"),
+    ],
+)
 def test_a_parameter_of_the_wrong_type_is_one_clear_error(tiny_encoder, toy_data, params, message):
     with pytest.raises(headstart.HeadstartError, match=message) as raised:
         FrozenEncoderClassifier(encoder=tiny_encoder, **params).fit(*toy_data)
@@ -326,7 +334,9 @@ def test_a_saved_model_keeps_no_cache_folder_of_the_machine_it_was_trained_on(ti
     saved = {}
     for cache in (str(tmp_path / "alice"), False):
         model = FrozenEncoderClassifier(encoder=tiny_encoder, C=1.0, cache=cache).fit(*toy_data)
-        saved[cache] = json.loads((model.save(tmp_path / f"m{bool(cache)}") / "headstart.json").read_text())["params"]["cache"]
+        saved[cache] = json.loads((model.save(tmp_path / f"m{bool(cache)}") / "headstart.json").read_text())["params"][
+            "cache"
+        ]
     assert saved == {str(tmp_path / "alice"): True, False: False}
 
 
@@ -362,5 +372,8 @@ def test_texts_that_get_the_same_features_are_warned_about(tiny_encoder, toy_dat
 
     texts, labels = toy_data
     # The embedding layer's [CLS] vector is the same for every text.
-    with pytest.warns(HeadstartWarning, match=rf"{len(set(texts))} different texts have only 1 distinct feature vector with pooling='cls'"):
+    with pytest.warns(
+        HeadstartWarning,
+        match=rf"{len(set(texts))} different texts have only 1 distinct feature vector with pooling='cls'",
+    ):
         FrozenEncoderClassifier(encoder=tiny_encoder, pooling="cls", layers=(0,)).fit(texts, labels)

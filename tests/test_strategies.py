@@ -1,16 +1,14 @@
 import numpy as np
 import pytest
 import torch
+from conftest import sentiment_data
 
 import headstart
-from headstart.params import InvalidParameterError
-from headstart.strategies import options_for
 from headstart import progress
 from headstart.encoders import load_encoder
 from headstart.errors import HeadstartError
-from headstart.strategies import FineTunedClassifier
-
-from conftest import sentiment_data
+from headstart.params import InvalidParameterError
+from headstart.strategies import FineTunedClassifier, options_for
 
 ALL = ["frozen", "zero-shot", "tfidf", "partial:1", "lp-ft", "full"]
 
@@ -18,7 +16,9 @@ ALL = ["frozen", "zero-shot", "tfidf", "partial:1", "lp-ft", "full"]
 @pytest.mark.parametrize("name", ALL)
 def test_every_strategy_fits_predicts_saves_and_loads(name, tiny_encoder, toy_data, tmp_path):
     texts, labels = toy_data
-    model = headstart.build(name, **options_for(name, {"encoder": tiny_encoder, "epochs": 3, "seed": 0})).fit(texts, labels)
+    model = headstart.build(name, **options_for(name, {"encoder": tiny_encoder, "epochs": 3, "seed": 0})).fit(
+        texts, labels
+    )
     info = model.training_info_
     for key in ("trainable_parameters", "encoder_forward_passes", "seconds", "peak_rss_mb"):
         assert key in info
@@ -86,7 +86,9 @@ def test_lp_ft_starts_from_a_cached_linear_probe(tiny_encoder, toy_data):
 
 def test_zero_shot_uses_label_descriptions(tiny_encoder, toy_data):
     texts, labels = toy_data
-    described = headstart.build("zero-shot", encoder=tiny_encoder, label_descriptions={"pos": "great love", "neg": "awful hate"})
+    described = headstart.build(
+        "zero-shot", encoder=tiny_encoder, label_descriptions={"pos": "great love", "neg": "awful hate"}
+    )
     model = described.fit(texts, labels)
     assert model.training_info_["label_prompts"] == ["awful hate", "great love"]
     assert model.training_info_["trainable_parameters"] == 0
@@ -143,11 +145,10 @@ def test_fine_tuning_pads_on_the_right_as_prediction_does(tmp_path, toy_data):
     """A tokenizer that pads on the left must not make training see other inputs (positions) than predict."""
     import json
 
+    from conftest import make_tiny_encoder
     from sklearn.metrics import log_loss
 
     from headstart.data import first_occurrence, stratified_split
-
-    from conftest import make_tiny_encoder
 
     folder = make_tiny_encoder(tmp_path / "left")
     config = json.loads((folder / "tokenizer_config.json").read_text())
@@ -158,7 +159,9 @@ def test_fine_tuning_pads_on_the_right_as_prediction_does(tmp_path, toy_data):
     codes = np.searchsorted(model.classes_, labels)
     _, val = stratified_split(codes, 0.3, 0, first_occurrence(texts))
     proba = model.predict_proba([texts[i] for i in val])
-    assert model.training_info_["validation"]["loss"] == pytest.approx(log_loss(codes[val], proba, labels=[0, 1]), abs=1e-5)
+    assert model.training_info_["validation"]["loss"] == pytest.approx(
+        log_loss(codes[val], proba, labels=[0, 1]), abs=1e-5
+    )
 
 
 def test_a_fine_tuned_model_saved_after_set_params_describes_its_fit(tiny_encoder, toy_data, tmp_path):
@@ -177,13 +180,16 @@ def test_a_fine_tuned_model_saved_after_set_params_describes_its_fit(tiny_encode
     assert json.loads((tmp_path / "again" / "headstart.json").read_text())["encoder"]["name"] == model.encoder_.name
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"strategy": "lp-ft", "head": "mlp"}, "lp-ft fine-tunes from a linear probe, so its head is linear"),
-    ({"strategy": "partial:1", "layers": (-2,)}, r"layers \(-2,\) leave out the last layer"),
-    ({"strategy": "full", "epochs": "3"}, "epochs must be a whole number of at least 1"),
-    ({"strategy": "full", "encoder_lr": -1.0}, "encoder_lr must be a positive number"),
-    ({"strategy": "full", "head_lr": 0}, "head_lr must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"strategy": "lp-ft", "head": "mlp"}, "lp-ft fine-tunes from a linear probe, so its head is linear"),
+        ({"strategy": "partial:1", "layers": (-2,)}, r"layers \(-2,\) leave out the last layer"),
+        ({"strategy": "full", "epochs": "3"}, "epochs must be a whole number of at least 1"),
+        ({"strategy": "full", "encoder_lr": -1.0}, "encoder_lr must be a positive number"),
+        ({"strategy": "full", "head_lr": 0}, "head_lr must be a positive number"),
+    ],
+)
 def test_fine_tuning_options_that_could_not_train_are_refused(options, message, tiny_encoder, toy_data):
     texts, labels = toy_data
     with pytest.raises(HeadstartError, match=message):
@@ -199,17 +205,22 @@ def test_fine_tuning_warns_about_truncated_training_texts_once(tiny_encoder, toy
     for strategy in ("full", "lp-ft"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            headstart.build(strategy, **options_for(strategy, {"encoder": tiny_encoder, "epochs": 1, "max_length": 4})).fit(texts, labels)
+            headstart.build(
+                strategy, **options_for(strategy, {"encoder": tiny_encoder, "epochs": 1, "max_length": 4})
+            ).fit(texts, labels)
         truncated = [w for w in caught if issubclass(w.category, TruncationWarning)]
         assert len(truncated) == 1 and f"of {len(texts)} texts" in str(truncated[0].message), strategy
 
 
-@pytest.mark.parametrize("descriptions, message", [
-    ({"pos": float("nan")}, "the description of label 'pos' is nan"),
-    ({"pos": None}, "the description of label 'pos' is None"),
-    ({"pos": ["good", "great"]}, "the description of label 'pos' is"),
-    ({"pos": "  "}, "give each label a non-empty text"),
-])
+@pytest.mark.parametrize(
+    "descriptions, message",
+    [
+        ({"pos": float("nan")}, "the description of label 'pos' is nan"),
+        ({"pos": None}, "the description of label 'pos' is None"),
+        ({"pos": ["good", "great"]}, "the description of label 'pos' is"),
+        ({"pos": "  "}, "give each label a non-empty text"),
+    ],
+)
 def test_zero_shot_refuses_descriptions_that_are_not_text(descriptions, message, tiny_encoder, toy_data):
     texts, labels = toy_data
     with pytest.raises(HeadstartError, match=message):
@@ -221,7 +232,9 @@ def test_zero_shot_warns_about_labels_left_without_a_description(tiny_encoder, t
 
     texts, labels = toy_data
     with pytest.warns(HeadstartWarning, match="1 label without a description is matched by name: neg"):
-        model = headstart.build("zero-shot", encoder=tiny_encoder, label_descriptions={"pos": "good great"}).fit(texts, labels)
+        model = headstart.build("zero-shot", encoder=tiny_encoder, label_descriptions={"pos": "good great"}).fit(
+            texts, labels
+        )
     assert model.training_info_["label_prompts"] == ["neg", "good great"]
 
 

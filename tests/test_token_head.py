@@ -4,13 +4,12 @@ model folder round trip, and its limits stated as errors."""
 import numpy as np
 import pytest
 import torch
+from conftest import WORDS
 
 import headstart
 from headstart import FrozenEncoderClassifier, token_head
 from headstart.encoders import load_encoder
 from headstart.heads import train_head
-
-from conftest import WORDS
 
 
 def test_token_states_come_with_the_pooled_vectors_of_the_same_pass(tiny_encoder):
@@ -58,7 +57,9 @@ def test_the_walk_over_C_starts_at_the_linear_probes_choice(monkeypatch):
     states = [torch.nn.functional.normalize(torch.randn(4, 8), dim=1) for _ in range(30)]
     starts = []
     walk = token_head.walk_grid
-    monkeypatch.setattr(token_head, "walk_grid", lambda grid, evaluate, start: starts.append(start) or walk(grid, evaluate, start=start))
+    monkeypatch.setattr(
+        token_head, "walk_grid", lambda grid, evaluate, start: starts.append(start) or walk(grid, evaluate, start=start)
+    )
     _, info = token_head.train_token_head(pooled, states, y, 3)
     _, linear = train_head(pooled, y, 3, "linear")
     assert starts == [linear["C"]] and info["C_chosen_by"] == "5-fold CV"
@@ -91,5 +92,9 @@ def test_too_many_token_states_is_a_clear_error(tiny_encoder, monkeypatch):
 
 
 def test_only_the_frozen_strategy_has_a_token_head(tiny_encoder):
-    with pytest.raises(headstart.HeadstartError, match="head must be one of 'linear', 'mlp' \\(got 'tokens'\\); the token head reads token states, which only the frozen strategy"):
+    with pytest.raises(
+        headstart.HeadstartError,
+        match="head must be one of 'linear', 'mlp' \\(got 'tokens'\\); "
+        "the token head reads token states, which only the frozen strategy",
+    ):
         headstart.build("full", encoder=tiny_encoder, head="tokens").fit(*one_word_decides(4, seed=0))

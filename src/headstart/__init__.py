@@ -1,8 +1,8 @@
 """headstart: freeze a pre-trained text encoder θ, train only a small head ω on its cached features.
 
-    >>> from headstart import FrozenEncoderClassifier
-    >>> model = FrozenEncoderClassifier().fit(texts, labels)
-    >>> model.predict(["where is my bag?"])
+>>> from headstart import FrozenEncoderClassifier
+>>> model = FrozenEncoderClassifier().fit(texts, labels)
+>>> model.predict(["where is my bag?"])
 """
 
 from .cache import EmbeddingCache
@@ -15,7 +15,18 @@ from .strategies import FineTunedClassifier, FrozenEncoderClassifier, TfidfClass
 __version__ = "0.1.0"
 
 __all__ = [
-    "EmbeddingCache", "Encoder", "FeatureSpec", "FineTunedClassifier", "FrozenEncoderClassifier", "FrozenFeatures",
-    "HeadstartError", "InvalidParameterError", "NotFittedError", "TfidfClassifier", "ZeroShotClassifier", "build", "load",
+    "EmbeddingCache",
+    "Encoder",
+    "FeatureSpec",
+    "FineTunedClassifier",
+    "FrozenEncoderClassifier",
+    "FrozenFeatures",
+    "HeadstartError",
+    "InvalidParameterError",
+    "NotFittedError",
+    "TfidfClassifier",
+    "ZeroShotClassifier",
+    "build",
+    "load",
     "load_encoder",
 ]

@@ -18,9 +18,9 @@ import torch.nn.functional as F
 
 from .cache import EmbeddingCache, text_sha
 from .data import check_labeled
-from .features import FrozenFeatures
 from .encoders import combine_layers, fingerprint_of, last_layers, load_encoder, pool
 from .errors import HeadstartWarning
+from .features import FrozenFeatures
 from .heads import make_head, train_head
 from .params import Real, Rule, check
 from .strategies.tfidf import TfidfClassifier
@@ -50,7 +50,11 @@ def advise(
     seed: int = 0,
 ) -> dict:
     """Estimates of training time per strategy and a recommendation with its reason in one sentence."""
-    check("budget_seconds", budget_seconds, Rule((Real(0, low_open=True),), "the training time you can afford, in seconds"))
+    check(
+        "budget_seconds",
+        budget_seconds,
+        Rule((Real(0, low_open=True),), "the training time you can afford, in seconds"),
+    )
     data = check_labeled(list(texts), list(labels))
     y = np.unique(np.asarray([str(x) for x in data.labels]), return_inverse=True)[1]
     n, classes = len(y), int(y.max()) + 1
@@ -66,8 +70,9 @@ def advise(
     model = load_encoder(encoder)
     # The least of two runs: a process's first batches of each shape pay one-off costs (kernel set-up) that a
     # real encoding of the whole data spreads thin.
-    forward_per_text = min(_timed("forward", lambda: model.encode(sample, max_length=max_length, batch_size=32))
-                           for _ in range(2)) / len(sample)
+    forward_per_text = min(
+        _timed("forward", lambda: model.encode(sample, max_length=max_length, batch_size=32)) for _ in range(2)
+    ) / len(sample)
 
     cache = EmbeddingCache()
     namespace = FrozenFeatures(encoder=encoder, max_length=max_length).fit().spec_.namespace  # the frozen default's
@@ -76,31 +81,53 @@ def advise(
     to_encode = len(set(data.texts)) - cached
 
     # The frozen default's features (the last four layers), so the head is timed at its real width.
-    features = combine_layers(torch.from_numpy(model.encode(sample, max_length=max_length)), last_layers(model.num_layers), "concat", True).numpy()
+    features = combine_layers(
+        torch.from_numpy(model.encode(sample, max_length=max_length)), last_layers(model.num_layers), "concat", True
+    ).numpy()
     # The head's CV on the sample's real vectors and labels, scaled to the data's size: each fit's cost grows with
     # the rows, and how long the C path runs depends on how separable the real classes are.
     sample_codes = np.unique(y[picked], return_inverse=True)[1]
-    # The least of two runs: a process's first L-BFGS fit pays a one-off warm-up that a real fit, after encoding, does not.
-    head_seconds = min(_timed("head CV", lambda: train_head(features, sample_codes, int(sample_codes.max()) + 1, "linear", seed=seed))
-                       for _ in range(2)) * n / len(picked)
+    # The least of two runs: a process's first L-BFGS fit pays a one-off warm-up that a real fit, after encoding,
+    # does not.
+    head_seconds = (
+        min(
+            _timed(
+                "head CV", lambda: train_head(features, sample_codes, int(sample_codes.max()) + 1, "linear", seed=seed)
+            )
+            for _ in range(2)
+        )
+        * n
+        / len(picked)
+    )
     subset = rng.permutation(n)[:TFIDF_SAMPLE]  # random rows: a file sorted by label must not look like one class
 
     # A random batch, as training draws them: the sample is in file order, and a file sorted by length would time
     # its shortest (or longest) texts alone (3-4x off, measured).
-    train_step_per_text = _measure_train_step(model, [sample[i] for i in rng.permutation(len(sample))[:batch_size]], classes, max_length)
+    train_step_per_text = _measure_train_step(
+        model, [sample[i] for i in rng.permutation(len(sample))[:batch_size]], classes, max_length
+    )
     with warnings.catch_warnings():  # the data's warnings were given above; these would name the subset's codes
         warnings.simplefilter("ignore", HeadstartWarning)
-        tfidf_seconds = _timed("tfidf", lambda: TfidfClassifier().fit([data.texts[i] for i in subset], [str(x) for x in y[subset]])) * n / len(subset)
+        tfidf_seconds = (
+            _timed("tfidf", lambda: TfidfClassifier().fit([data.texts[i] for i in subset], [str(x) for x in y[subset]]))
+            * n
+            / len(subset)
+        )
 
     n_val = int(round(validation_fraction * n))
     epoch_full = (n - n_val) * train_step_per_text + n_val * forward_per_text
-    frozen = to_encode * forward_per_text + head_seconds + _timed("fingerprint", lambda: fingerprint_of(model.model))  # a fit hashes θ once
+    frozen = (
+        to_encode * forward_per_text + head_seconds + _timed("fingerprint", lambda: fingerprint_of(model.model))
+    )  # a fit hashes θ once
     estimates = {
         "zero-shot": classes * forward_per_text,
         "tfidf": tfidf_seconds,
         "frozen": frozen,
-        "partial:2": epochs * ((n - n_val) * (forward_per_text + (train_step_per_text - forward_per_text) * 2 / model.num_layers)
-                               + n_val * forward_per_text),
+        "partial:2": epochs
+        * (
+            (n - n_val) * (forward_per_text + (train_step_per_text - forward_per_text) * 2 / model.num_layers)
+            + n_val * forward_per_text
+        ),
         "lp-ft": frozen + epochs * epoch_full,
         "full": epochs * epoch_full,
     }
@@ -150,10 +177,15 @@ def _recommend(estimates: dict, budget: float, n: int, typical: int, smallest: i
     if estimates["frozen"] > budget:
         if estimates["tfidf"] <= budget:
             return "tfidf", (
-                f"With {size}, even encoding them once (about {estimates['frozen']:.0f} s) exceeds the {budget:g} s budget, "
+                f"With {size}, even encoding them once (about {estimates['frozen']:.0f} s) "
+                f"exceeds the {budget:g} s budget, "
                 "so TF-IDF with logistic regression is the strategy that fits."
             )
-        return "tfidf", f"With {size}, no strategy fits the {budget:g} s budget; TF-IDF is the cheapest (about {estimates['tfidf']:.0f} s)."
+        return (
+            "tfidf",
+            f"With {size}, no strategy fits the {budget:g} s budget; "
+            f"TF-IDF is the cheapest (about {estimates['tfidf']:.0f} s).",
+        )
     if typical >= LP_FT_FROM and estimates["lp-ft"] <= budget:
         return "lp-ft", (
             f"With {size}, there is enough data for fine-tuning to add accuracy over a frozen encoder, and LP-FT "

@@ -39,7 +39,9 @@ def check_output_folder(path: Path, force: bool) -> None:
     if not force:
         raise OutputExistsError(f"{path} already exists; pass --force to replace it, or choose another --out")
     if not path.is_dir() or (any(path.iterdir()) and not is_model_folder(path)):
-        raise OutputExistsError(f"{path} exists and is not a headstart model folder; refusing to replace it even with --force")
+        raise OutputExistsError(
+            f"{path} exists and is not a headstart model folder; refusing to replace it even with --force"
+        )
 
 
 def plain(value):
@@ -51,7 +53,11 @@ def plain(value):
 
 
 def write_model_folder(
-    path: str | Path, config: dict, tensors: dict[str, dict[str, torch.Tensor]], card: str, force: bool = False,
+    path: str | Path,
+    config: dict,
+    tensors: dict[str, dict[str, torch.Tensor]],
+    card: str,
+    force: bool = False,
     extra: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write config, each ``name.safetensors`` and the card to a staging folder, then rename it to ``path``.
@@ -99,16 +105,21 @@ def read_config(path: str | Path) -> dict:
     if not path.is_dir():
         raise ModelFormatError(f"model folder not found: {path}; pass a folder written by `headstart train`")
     if not is_model_folder(path):
-        raise ModelFormatError(f"{path} is not a headstart model (no {CONFIG_FILE}); pass a folder written by `headstart train`")
+        raise ModelFormatError(
+            f"{path} is not a headstart model (no {CONFIG_FILE}); pass a folder written by `headstart train`"
+        )
     try:
         config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelFormatError(f"{path / CONFIG_FILE} cannot be read ({exc}); retrain the model") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
-        raise ModelFormatError(f"{path / CONFIG_FILE} is not a headstart model config; pass a folder written by `headstart train`")
+        raise ModelFormatError(
+            f"{path / CONFIG_FILE} is not a headstart model config; pass a folder written by `headstart train`"
+        )
     if config.get("format_version") != FORMAT_VERSION:
         raise ModelFormatError(
-            f"{path} has model format version {config.get('format_version')}, this headstart reads version {FORMAT_VERSION}; "
+            f"{path} has model format version {config.get('format_version')}, "
+            f"this headstart reads version {FORMAT_VERSION}; "
             "retrain the model or use the headstart version that wrote it"
         )
     return config

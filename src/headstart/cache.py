@@ -3,8 +3,8 @@
 SQLite in WAL mode, so several processes may read and write at once. A row's key is (namespace, sha256 of
 the text), where the namespace is ``FeatureSpec.namespace``: the encoder's weights and tokenizer fingerprints and how
 texts are encoded (pooling, max_length, instruction, precision). The layer choice is not in the key: every layer's
-vector is stored, and chosen afterwards. Each row carries a checksum of its bytes. Whatever goes wrong with the file, the answer is a
-warning and a fresh encode, never a wrong vector and never a crash.
+vector is stored, and chosen afterwards. Each row carries a checksum of its bytes. Whatever goes wrong with the file,
+the answer is a warning and a fresh encode, never a wrong vector and never a crash.
 """
 
 from __future__ import annotations
@@ -161,14 +161,20 @@ class EmbeddingCache:
     def info(self) -> dict:
         """Where the cache is, its size on disk, and how many texts' vectors it holds (for how many feature configs);
         read-only, so a damaged file is reported (``corrupt``), not moved aside."""
-        found = {"path": str(self.path), "bytes": sum(part.stat().st_size for part in self.files()), "vectors": 0,
-                 "feature_configs": 0, "corrupt": False}
+        found = {
+            "path": str(self.path),
+            "bytes": sum(part.stat().st_size for part in self.files()),
+            "vectors": 0,
+            "feature_configs": 0,
+            "corrupt": False,
+        }
         if self.path.exists():
             try:
                 conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
                 try:
                     found["vectors"], found["feature_configs"] = conn.execute(
-                        "SELECT COUNT(*), COUNT(DISTINCT namespace) FROM vectors").fetchone()
+                        "SELECT COUNT(*), COUNT(DISTINCT namespace) FROM vectors"
+                    ).fetchone()
                 finally:
                     conn.close()
             except sqlite3.DatabaseError:
@@ -176,7 +182,8 @@ class EmbeddingCache:
         return found
 
     def clear(self) -> int:
-        """Delete the cache's files (see ``files``); returns the bytes freed. Vectors are recomputed when next needed."""
+        """Delete the cache's files (see ``files``); returns the bytes freed. Vectors are recomputed when next
+        needed."""
         self.close()
         freed = 0
         for part in self.files():

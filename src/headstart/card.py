@@ -14,8 +14,13 @@ import jinja2
 @functools.cache
 def _template() -> jinja2.Template:
     source = files("headstart").joinpath("templates/model_card.md").read_text(encoding="utf-8")
-    environment = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
-                                     undefined=jinja2.ChainableUndefined)
+    environment = jinja2.Environment(
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+        undefined=jinja2.ChainableUndefined,
+    )
     return environment.from_string(source)
 
 
@@ -32,7 +37,11 @@ def _features(params: dict, training: dict) -> str | None:
         + (f", {params['precision']}" if params.get("precision", "fp32") != "fp32" else "")
         + f", max_length {params['max_length']}"
         + (f", instruction {params['instruction']!r}" if params.get("instruction") else "")
-        + (f", plus {training['lexical_terms']:,} word and character TF-IDF terms" if training.get("lexical_terms") else "")
+        + (
+            f", plus {training['lexical_terms']:,} word and character TF-IDF terms"
+            if training.get("lexical_terms")
+            else ""
+        )
     )
 
 
@@ -51,7 +60,9 @@ def model_card(config: dict) -> str:
         labels=[str(label) for label in config["labels"]],
         encoder=config.get("encoder"),
         features=_features(params, training),
-        vocabulary=" and ".join(f"{n:,} {kind}" for kind, n in training["vocabulary"].items()) if "vocabulary" in training else None,
+        vocabulary=" and ".join(f"{n:,} {kind}" for kind, n in training["vocabulary"].items())
+        if "vocabulary" in training
+        else None,
         params=params,
         training=training,
         data=config["data"],

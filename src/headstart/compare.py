@@ -43,7 +43,9 @@ def parse_n_per_class(text: str) -> list[int | None]:
         elif part.isdigit() and int(part) > 0:
             values.append(int(part))
         else:
-            raise HeadstartError(f"bad --n-per-class value {part!r}; give positive integers or 'all', e.g. 8,32,128,all")
+            raise HeadstartError(
+                f"bad --n-per-class value {part!r}; give positive integers or 'all', e.g. 8,32,128,all"
+            )
     if not values:
         raise HeadstartError("--n-per-class is empty; give e.g. 8,32,all")
     return values
@@ -94,13 +96,24 @@ def prepare_output(out_dir: Path, manifest: dict, force: bool) -> None:
         except ValueError:
             same = False
         if not same and not force:
-            what = "another comparison (other data or settings)" if existing.exists() else "files that are not a comparison"
+            what = (
+                "another comparison (other data or settings)"
+                if existing.exists()
+                else "files that are not a comparison"
+            )
             raise OutputExistsError(f"{out_dir} holds {what}; pass --force to replace it, or choose another --out")
         if force:
             if not existing.exists():
-                raise OutputExistsError(f"{out_dir} is not a comparison folder; refusing to replace it even with --force")
+                raise OutputExistsError(
+                    f"{out_dir} is not a comparison folder; refusing to replace it even with --force"
+                )
             # Every output, the report's too: an interrupted rerun must not leave the old report beside new results.
-            for path in [out_dir / RESULTS, out_dir / MANIFEST, *(out_dir / name for name in REPORT_FILES), *out_dir.glob("*.png")]:
+            for path in [
+                out_dir / RESULTS,
+                out_dir / MANIFEST,
+                *(out_dir / name for name in REPORT_FILES),
+                *out_dir.glob("*.png"),
+            ]:
                 path.unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     staged = out_dir / f".{MANIFEST}.tmp"
@@ -123,13 +136,19 @@ def fixed_split(texts: Sequence[str], y: np.ndarray, test_size: float | int) -> 
     distinct = np.fromiter(first.values(), dtype=int)
     single = np.array([texts[row] in pooled for row in distinct], dtype=bool)
     if single.all():
-        raise HeadstartError("every class has a single example, so none can be tested; label at least two examples of a class")
+        raise HeadstartError(
+            "every class has a single example, so none can be tested; label at least two examples of a class"
+        )
     if rare:
         warn(f"{count(len(rare), 'class', 'have')} a single example: trained on, but not tested")
     try:
-        _, tested = train_test_split(distinct[~single], test_size=test_size, stratify=y[distinct[~single]], random_state=SPLIT_SEED)
+        _, tested = train_test_split(
+            distinct[~single], test_size=test_size, stratify=y[distinct[~single]], random_state=SPLIT_SEED
+        )
     except ValueError as exc:
-        raise HeadstartError(f"cannot make a stratified test split of {int((~single).sum())} distinct texts: {exc}; change --test-size") from None
+        raise HeadstartError(
+            f"cannot make a stratified test split of {int((~single).sum())} distinct texts: {exc}; change --test-size"
+        ) from None
     in_test = {texts[row] for row in tested}
     is_test = np.array([text in in_test for text in texts], dtype=bool)
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
@@ -154,7 +173,11 @@ def run_comparison(
     """
     names = check_strategies(strategy_names)
     check("seeds", seeds, Rule((Whole(1),)))
-    check("test_size", test_size, Rule((Real(0, 1, low_open=True, high_open=True), Whole(1)), "a fraction of the data, or a number of examples"))
+    check(
+        "test_size",
+        test_size,
+        Rule((Real(0, 1, low_open=True, high_open=True), Whole(1)), "a fraction of the data, or a number of examples"),
+    )
     options = dict(options or {})
     data = check_labeled(list(texts), list(labels))
     y = np.asarray([str(label) for label in data.labels])
@@ -182,8 +205,10 @@ def run_comparison(
         short = {c: k for c, k in smallest.items() if n is not None and k < n}
         if short:
             warn(
-                f"--n-per-class {n} is more than some classes have ({', '.join(f'{c}: {k}' for c, k in short.items())}); "
-                "using all of their examples")
+                f"--n-per-class {n} is more than some classes have "
+                f"({', '.join(f'{c}: {k}' for c, k in short.items())}); "
+                "using all of their examples"
+            )
     runs = read_results(out_dir)
     done = {(r["strategy"], r["n_per_class"], r["seed"]) for r in runs}
     plan = [(n, seed, name) for n in n_per_class for seed in range(seeds) for name in names]
@@ -192,7 +217,9 @@ def run_comparison(
         key = (name, n if n is not None else "all", seed)
         if key in done:
             if on_run:
-                on_run(next(r for r in runs if (r["strategy"], r["n_per_class"], r["seed"]) == key), done_count, len(plan))
+                on_run(
+                    next(r for r in runs if (r["strategy"], r["n_per_class"], r["seed"]) == key), done_count, len(plan)
+                )
             continue
         train = sample_per_class(y, n, seed, pool=train_pool)
         record = run_one(name, [data.texts[i] for i in train], y[train], test_texts, y[test], seed, options)
@@ -207,7 +234,9 @@ def run_comparison(
     return [r for r in runs if (r["strategy"], r["n_per_class"], r["seed"]) in planned]
 
 
-def check_runs(names: Sequence[str], options: dict, texts: Sequence[str], y: np.ndarray, train_pool: np.ndarray) -> None:
+def check_runs(
+    names: Sequence[str], options: dict, texts: Sequence[str], y: np.ndarray, train_pool: np.ndarray
+) -> None:
     """Fit each strategy once on two examples per class before anything is written: an option a strategy cannot
     use (too many layers for partial:K, descriptions of labels not in the data, ...) fails now, in seconds, instead of
     after the other strategies' runs have filled a folder that the corrected command would then refuse."""
@@ -215,11 +244,20 @@ def check_runs(names: Sequence[str], options: dict, texts: Sequence[str], y: np.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HeadstartWarning)  # two examples a class: the sample's warnings, not the data's
         for name in names:
-            strategies.build(name, **strategies.options_for(name, {**options, "cache": False})).fit([texts[i] for i in rows], y[rows])
+            strategies.build(name, **strategies.options_for(name, {**options, "cache": False})).fit(
+                [texts[i] for i in rows], y[rows]
+            )
 
 
-def run_one(name: str, train_texts: list[str], train_y: np.ndarray, test_texts: list[str], test_y: np.ndarray,
-            seed: int, options: dict) -> dict:
+def run_one(
+    name: str,
+    train_texts: list[str],
+    train_y: np.ndarray,
+    test_texts: list[str],
+    test_y: np.ndarray,
+    seed: int,
+    options: dict,
+) -> dict:
     """Fit one strategy and predict the test split, both cold (no embedding cache: every strategy encodes what it
     reads, as on new data), and record accuracy and every cost."""
     model = strategies.build(name, **strategies.options_for(name, {**options, "seed": seed, "cache": False}))
@@ -263,24 +301,28 @@ def summarize(runs: Sequence[dict]) -> list[dict]:
     for (name, n), group in groups.items():
         accuracy = np.array([r["accuracy"] for r in group])
         f1 = np.array([r["macro_f1"] for r in group])
-        rows.append({
-            "strategy": name,
-            "n_per_class": n,
-            "seeds": len(group),
-            "train_size": float(np.mean([r["train_size"] for r in group])),
-            "accuracy": float(accuracy.mean()),
-            "accuracy_sd": float(accuracy.std(ddof=1)) if len(group) > 1 else 0.0,
-            "macro_f1": float(f1.mean()),
-            "macro_f1_sd": float(f1.std(ddof=1)) if len(group) > 1 else 0.0,
-            # Results written before calibration was measured lack it.
-            "expected_calibration_error": float(np.mean([r.get("expected_calibration_error", np.nan) for r in group])),
-            "fit_seconds": float(np.mean([r["fit_seconds"] for r in group])),
-            "predict_seconds": float(np.mean([r["predict_seconds"] for r in group])),
-            "trainable_parameters": int(round(np.mean([r["trainable_parameters"] for r in group]))),
-            "encoder_forward_passes": float(np.mean([r["encoder_forward_passes"] for r in group])),
-            "encoder_backward_passes": float(np.mean([r["encoder_backward_passes"] for r in group])),
-            "peak_rss_mb": float(np.max([r["peak_rss_mb"] for r in group])),
-        })
+        rows.append(
+            {
+                "strategy": name,
+                "n_per_class": n,
+                "seeds": len(group),
+                "train_size": float(np.mean([r["train_size"] for r in group])),
+                "accuracy": float(accuracy.mean()),
+                "accuracy_sd": float(accuracy.std(ddof=1)) if len(group) > 1 else 0.0,
+                "macro_f1": float(f1.mean()),
+                "macro_f1_sd": float(f1.std(ddof=1)) if len(group) > 1 else 0.0,
+                # Results written before calibration was measured lack it.
+                "expected_calibration_error": float(
+                    np.mean([r.get("expected_calibration_error", np.nan) for r in group])
+                ),
+                "fit_seconds": float(np.mean([r["fit_seconds"] for r in group])),
+                "predict_seconds": float(np.mean([r["predict_seconds"] for r in group])),
+                "trainable_parameters": int(round(np.mean([r["trainable_parameters"] for r in group]))),
+                "encoder_forward_passes": float(np.mean([r["encoder_forward_passes"] for r in group])),
+                "encoder_backward_passes": float(np.mean([r["encoder_backward_passes"] for r in group])),
+                "peak_rss_mb": float(np.max([r["peak_rss_mb"] for r in group])),
+            }
+        )
     return rows
 
 

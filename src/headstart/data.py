@@ -18,7 +18,19 @@ import pandas as pd
 from .errors import DataError, count, warn
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
-TEXT_COLUMNS = ("text", "texts", "sentence", "sentences", "review", "content", "body", "document", "message", "question", "tweet")
+TEXT_COLUMNS = (
+    "text",
+    "texts",
+    "sentence",
+    "sentences",
+    "review",
+    "content",
+    "body",
+    "document",
+    "message",
+    "question",
+    "tweet",
+)
 LABEL_COLUMNS = ("label", "labels", "class", "sentiment", "category", "target", "intent", "topic", "y")
 RARE_CLASS = 5
 
@@ -35,7 +47,9 @@ def _codec(encoding: str) -> str:
     try:
         codecs.lookup(encoding)
     except LookupError:
-        raise DataError(f"unknown text encoding {encoding!r}; use a Python codec name such as utf-8, latin-1 or cp1252") from None
+        raise DataError(
+            f"unknown text encoding {encoding!r}; use a Python codec name such as utf-8, latin-1 or cp1252"
+        ) from None
     return "utf-8-sig" if encoding.lower().replace("-", "").replace("_", "") == "utf8" else encoding
 
 
@@ -59,7 +73,9 @@ def _lines(text: str) -> list[str]:
 def _format_of(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise DataError(f"unknown format {path.suffix or '(no extension)'!r} for {path}; use .csv, .tsv, .jsonl or .parquet")
+        raise DataError(
+            f"unknown format {path.suffix or '(no extension)'!r} for {path}; use .csv, .tsv, .jsonl or .parquet"
+        )
     return fmt
 
 
@@ -78,12 +94,16 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
             return pd.read_parquet(path)
         raw = path.read_bytes()
         if raw.startswith(b"PK\x03\x04"):
-            raise DataError(f"{path} is a zip file (an Excel workbook?), not {fmt} text; save it as CSV UTF-8 and pass that")
+            raise DataError(
+                f"{path} is a zip file (an Excel workbook?), not {fmt} text; save it as CSV UTF-8 and pass that"
+            )
         text = _decode(raw, encoding)
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not valid {encoding} text (byte {exc.start}); {DECODE_ADVICE}") from None
     except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path} as {fmt}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise DataError(
+            f"cannot read {path} as {fmt}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     if not text.strip():
         raise DataError(f"{path} is empty; it needs a header row and at least one row of data")
     try:
@@ -98,13 +118,22 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
             text = "\n".join("\t".join(_unquote(field) for field in line.split("\t")) for line in _lines(text))
         # Every field is read as the text it is: as numbers, labels "01" and "1" would become one class, and a text
         # "007" would be encoded as "7.0".
-        df = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False, na_values=["", "NaN", "nan"],
-                         lineterminator="\n" if "\n" in text else None, quoting=quoting)
+        df = pd.read_csv(
+            io.StringIO(text),
+            sep=separator,
+            dtype=str,
+            keep_default_na=False,
+            na_values=["", "NaN", "nan"],
+            lineterminator="\n" if "\n" in text else None,
+            quoting=quoting,
+        )
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"cannot parse {path} as {fmt}: {str(exc).splitlines()[0]}") from None
     if not isinstance(df.index, pd.RangeIndex):  # pandas made the surplus leading fields an index
-        raise DataError(f"rows of {path} have more fields than its header; quote the texts that contain "
-                        f"{'a tab' if separator == chr(9) else repr(separator)}, or remove the extra fields")
+        raise DataError(
+            f"rows of {path} have more fields than its header; quote the texts that contain "
+            f"{'a tab' if separator == chr(9) else repr(separator)}, or remove the extra fields"
+        )
     _warn_swallowed_rows(df, separator, path)
     return df
 
@@ -117,9 +146,13 @@ def _warn_swallowed_rows(df: pd.DataFrame, separator: str, path: Path) -> None:
         values = df[column].astype(str)
         for row, value in values[values.str.contains("\n", regex=False)].items():
             inner = value.split("\n")[1:]
-            if len(inner) >= 3 and all(line.count(separator) >= fields for line in inner[:-1]):  # the last holds the quote
-                warn(f"row {row + 1} of {path} holds {len(inner) + 1} lines that look like rows of the file: if a quote "
-                              "in it is never closed, the rows after it were read into it; check that row's quotes")
+            if len(inner) >= 3 and all(
+                line.count(separator) >= fields for line in inner[:-1]
+            ):  # the last holds the quote
+                warn(
+                    f"row {row + 1} of {path} holds {len(inner) + 1} lines that look like rows of the file: if a quote "
+                    "in it is never closed, the rows after it were read into it; check that row's quotes"
+                )
                 return
 
 
@@ -138,10 +171,14 @@ def _read_jsonl(text: str, path: Path) -> pd.DataFrame:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"line {number} of {path} is not valid JSON ({exc.msg}, column {exc.colno}); fix or remove that line") from None
+            raise DataError(
+                f"line {number} of {path} is not valid JSON ({exc.msg}, column {exc.colno}); fix or remove that line"
+            ) from None
         if not isinstance(row, dict):
-            raise DataError(f"{path}: every line must be a JSON object such as {{\"text\": ..., \"label\": ...}}; "
-                            f"line {number} is a {type(row).__name__}")
+            raise DataError(
+                f'{path}: every line must be a JSON object such as {{"text": ..., "label": ...}}; '
+                f"line {number} is a {type(row).__name__}"
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -160,8 +197,8 @@ def _quoting(text: str, separator: str) -> int:
 
 def _delimiter(text: str, fmt: str) -> tuple[str, str]:
     """The text without an Excel ``sep=`` line, and its separator: tab for TSV; for CSV the one a ``sep=`` first line
-    names, else a comma, unless the header row has none outside quotes but has semicolons or tabs, as spreadsheet programs
-    write CSV in locales whose decimal mark is a comma."""
+    names, else a comma, unless the header row has none outside quotes but has semicolons or tabs, as spreadsheet
+    programs write CSV in locales whose decimal mark is a comma."""
     if fmt == "tsv":
         return text, "\t"
     header, _, rest = text.partition("\n")
@@ -190,7 +227,11 @@ def _pick_column(df: pd.DataFrame, given: str | None, candidates: tuple[str, ...
 
 
 def load_labeled(
-    path: str | Path, text_col: str | None = None, label_col: str | None = None, encoding: str = "utf-8", training: bool = True,
+    path: str | Path,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    encoding: str = "utf-8",
+    training: bool = True,
 ) -> LabeledData:
     """Texts and labels from a data file, checked: empty texts are dropped (with a warning), bad labels refused.
     ``training=False`` is for data to score a model on, which may hold a single class, or a few of one."""
@@ -217,14 +258,21 @@ def check_labeled(texts: list, labels: list, source: str = "the data", training:
     if len(texts) != len(labels):
         raise DataError(f"{len(texts)} texts but {len(labels)} labels; pass one label per text")
     texts = text_items(texts)
-    compound = next((i for i, label in enumerate(labels) if isinstance(label, (list, tuple, dict, set, np.ndarray))), None)
+    compound = next(
+        (i for i, label in enumerate(labels) if isinstance(label, (list, tuple, dict, set, np.ndarray))), None
+    )
     if compound is not None:
-        raise DataError(f"row {compound + 1} of {source} has a {type(labels[compound]).__name__} as its label; each text needs "
-                        "one label (multi-label data is not supported): give every text a single class")
+        raise DataError(
+            f"row {compound + 1} of {source} has a {type(labels[compound]).__name__} as its label; each text needs "
+            "one label (multi-label data is not supported): give every text a single class"
+        )
     missing = [i for i, label in enumerate(labels) if _is_missing(label)]
     if missing:
         rows = ", ".join(str(i + 1) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise DataError(f"{count(len(missing), 'row')} of {source} {'has' if len(missing) == 1 else 'have'} an empty or NaN label (data rows {rows}); fill or remove them")
+        raise DataError(
+            f"{count(len(missing), 'row')} of {source} {'has' if len(missing) == 1 else 'have'} "
+            f"an empty or NaN label (data rows {rows}); fill or remove them"
+        )
     keep = [i for i, t in enumerate(texts) if not _is_missing(t)]
     if not keep:
         raise DataError(f"all texts in {source} are empty; check the text column (--text-col)")
@@ -243,7 +291,9 @@ def check_labeled(texts: list, labels: list, source: str = "the data", training:
     rare = [f"{c!s} ({n})" for c, n in zip(classes, counts) if n < RARE_CLASS]
     if rare:
         warn(
-            f"{count(len(rare), 'class', 'have')} fewer than {RARE_CLASS} examples: {', '.join(rare)}; their predictions will be unreliable")
+            f"{count(len(rare), 'class', 'have')} fewer than {RARE_CLASS} examples: {', '.join(rare)}; "
+            "their predictions will be unreliable"
+        )
     return LabeledData(texts, labels, dropped)
 
 
@@ -256,8 +306,11 @@ def _warn_conflicting_labels(texts: list[str], labels: list) -> None:
     if conflicting:
         text, found = next(iter(conflicting.items()))
         shown = text if len(text) <= 60 else text[:57] + "..."
-        warn(f"{count(len(conflicting), 'text', 'occur')} with more than one label (e.g. {shown!r}: {', '.join(sorted(found))}); "
-                      "no model can get every copy right, so check their labels")
+        warn(
+            f"{count(len(conflicting), 'text', 'occur')} with more than one label "
+            f"(e.g. {shown!r}: {', '.join(sorted(found))}); "
+            "no model can get every copy right, so check their labels"
+        )
 
 
 def _warn_look_alike_labels(classes: np.ndarray) -> None:
@@ -269,8 +322,10 @@ def _warn_look_alike_labels(classes: np.ndarray) -> None:
     alike = [group for group in groups.values() if len(group) > 1]
     if alike:
         shown = "; ".join(", ".join(repr(label) for label in group) for group in alike[:3])
-        warn(f"labels differ only in case or spaces ({shown}) and are trained as different classes; "
-                      "if they are one class, write them the same way")
+        warn(
+            f"labels differ only in case or spaces ({shown}) and are trained as different classes; "
+            "if they are one class, write them the same way"
+        )
 
 
 def normalise_labels(labels: list) -> list:
@@ -278,7 +333,9 @@ def normalise_labels(labels: list) -> list:
     plain = [x.item() if isinstance(x, np.generic) else x for x in labels]
     if any(isinstance(x, float) and not x.is_integer() for x in plain):
         example = next(x for x in plain if isinstance(x, float) and not x.is_integer())
-        raise DataError(f"labels look continuous (e.g. {example}); a classifier needs categories: round them or write them as text")
+        raise DataError(
+            f"labels look continuous (e.g. {example}); a classifier needs categories: round them or write them as text"
+        )
     plain = [int(x) if isinstance(x, float) else x for x in plain]  # 0.0/1.0: integer labels read as floats
     kinds = {type(x) for x in plain}
     if len(kinds) > 1:
@@ -299,7 +356,10 @@ def read_inputs(
     else:
         path = Path(source)
         if path.suffix.lower() == ".json":  # read as lines, a JSON document would give one text per line of it
-            raise DataError(f"{path} is JSON; give texts as .jsonl (one object per line), .csv, or a text file with one text per line")
+            raise DataError(
+                f"{path} is JSON; give texts as .jsonl (one object per line), .csv, "
+                "or a text file with one text per line"
+            )
         if path.suffix.lower() in FORMATS:
             df = read_table(path, encoding)
             column = _pick_column(df, text_col, TEXT_COLUMNS, "text", "--text-col")
@@ -308,14 +368,19 @@ def read_inputs(
         else:
             lines = _read_lines(path, encoding)
     if keep and kept.empty and lines:
-        raise DataError(f"--keep copies columns of a data file; {source} is plain text, one text per line: give a .csv, .tsv, .jsonl or .parquet")
+        raise DataError(
+            f"--keep copies columns of a data file; {source} is plain text, one text per line: "
+            "give a .csv, .tsv, .jsonl or .parquet"
+        )
     if not lines:
         raise DataError(f"{source} holds no texts; give at least one")
     empty = [i for i, text in enumerate(lines) if not text.strip()]
     if empty:
         rows = ", ".join(str(i + 1) for i in empty[:5]) + (" ..." if len(empty) > 5 else "")
-        warn(f"{len(empty)} of {count(len(lines), 'text')} {'is' if len(empty) == 1 else 'are'} empty (rows {rows}); they keep "
-                      "their rows, with what the model gives an empty text")
+        warn(
+            f"{len(empty)} of {count(len(lines), 'text')} {'is' if len(empty) == 1 else 'are'} empty (rows {rows}); "
+            "they keep their rows, with what the model gives an empty text"
+        )
     return lines, kept
 
 
@@ -371,7 +436,10 @@ def as_texts(X) -> list[str]:
     missing = [i for i, t in enumerate(texts) if not isinstance(t, str) and _is_missing(t)]
     if missing:
         rows = ", ".join(str(i + 1) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise DataError(f"{count(len(missing), 'text', 'are')} missing (None or NaN; rows {rows}); fill or drop them before predicting")
+        raise DataError(
+            f"{count(len(missing), 'text', 'are')} missing (None or NaN; rows {rows}); "
+            "fill or drop them before predicting"
+        )
     return [str(t) for t in texts]
 
 
@@ -400,7 +468,9 @@ def split_distinct(split, first: np.ndarray):
     return [tuple(map(expand, parts)) for parts in result] if isinstance(result, list) else tuple(map(expand, result))
 
 
-def stratified_split(y: np.ndarray, fraction: float, seed: int, first: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    y: np.ndarray, fraction: float, seed: int, first: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, held_out): about ``fraction`` of each class held out (so none of a class too small for one
     example to be about that fraction: at 0.15, of 3 or fewer), never a class's last example; copies of a text
     (``first``, see ``first_occurrence``) stay on one side."""
@@ -409,7 +479,8 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int, first: np.ndarra
 
 
 def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    # Not StratifiedShuffleSplit: it may hold out one of a class of 2, and its other draw changed the quick benchmark's accuracies.
+    # Not StratifiedShuffleSplit: it may hold out one of a class of 2, and its other draw changed the quick
+    # benchmark's accuracies.
     rng = np.random.default_rng(seed)
     train, held = [], []
     for cls in np.unique(y):
@@ -439,7 +510,9 @@ def read_label_descriptions(path: str | Path) -> dict[str, str]:
         try:
             described = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
-            raise DataError(f"cannot read label descriptions {path}: {exc}; give a JSON object {{label: description}}") from None
+            raise DataError(
+                f"cannot read label descriptions {path}: {exc}; give a JSON object {{label: description}}"
+            ) from None
         if not isinstance(described, dict):
             raise DataError(f"{path} must hold a JSON object {{label: description}}")
         described = {str(k): v for k, v in described.items()}
@@ -449,7 +522,9 @@ def read_label_descriptions(path: str | Path) -> dict[str, str]:
             raise DataError(f"{path} needs columns label and description; it has {', '.join(map(str, table.columns))}")
         repeated = table["label"][table["label"].duplicated()]
         if len(repeated):
-            raise DataError(f"{path} describes label {repeated.iloc[0]!r} more than once; give each label one description")
+            raise DataError(
+                f"{path} describes label {repeated.iloc[0]!r} more than once; give each label one description"
+            )
         described = {str(k): v if isinstance(v, str) else "" for k, v in zip(table["label"], table["description"])}
     check_descriptions(described)
     return described
@@ -459,5 +534,7 @@ def check_descriptions(descriptions: dict) -> None:
     """Refuse a description that is not a text, or is empty: "nan" or "None" would be embedded as the label."""
     bad = [k for k, v in descriptions.items() if not isinstance(v, str) or not v.strip()]
     if bad:
-        raise DataError(f"the description of label {bad[0]!r} is {descriptions[bad[0]]!r}; give each label a non-empty text, "
-                             "or leave the label out to use its name")
+        raise DataError(
+            f"the description of label {bad[0]!r} is {descriptions[bad[0]]!r}; give each label a non-empty text, "
+            "or leave the label out to use its name"
+        )

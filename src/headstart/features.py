@@ -25,7 +25,15 @@ from . import progress
 from .cache import EmbeddingCache, text_sha
 from .data import as_texts
 from .encoders import (
-    LAYER_COMBINES, POOLINGS, PRECISIONS, Encoder, check_layers_exist, combine_layers, last_layers, layer_numbers, load_encoder,
+    LAYER_COMBINES,
+    POOLINGS,
+    PRECISIONS,
+    Encoder,
+    check_layers_exist,
+    combine_layers,
+    last_layers,
+    layer_numbers,
+    load_encoder,
 )
 from .errors import TruncationWarning
 from .params import Boolean, Instance, LayerNumbers, Options, Rule, Text, Whole, validate
@@ -55,8 +63,13 @@ class FeatureSpec:
     def namespace(self) -> str:
         """The cache key of the per-layer vectors: every layer is stored, so layers, combine and normalisation are
         chosen afterwards and are not part of it."""
-        config = {"fingerprint": self.encoder, "tokenizer": self.tokenizer, "pooling": self.pooling,
-                  "max_length": self.max_length, "instruction": self.instruction or ""}
+        config = {
+            "fingerprint": self.encoder,
+            "tokenizer": self.tokenizer,
+            "pooling": self.pooling,
+            "max_length": self.max_length,
+            "instruction": self.instruction or "",
+        }
         if self.precision != "fp32":  # fp32 keys stay as they were before precision was an option
             config["precision"] = self.precision
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
@@ -77,12 +90,20 @@ class FeatureSpec:
 
     def differences(self, other: FeatureSpec) -> list[str]:
         """The fields in which two specs differ, each as 'name: this vs other'."""
-        return [f"{f.name}: {getattr(self, f.name)!r} vs {getattr(other, f.name)!r}"
-                for f in dataclasses.fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+        return [
+            f"{f.name}: {getattr(self, f.name)!r} vs {getattr(other, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        ]
 
 
-def in_chunks(texts: list[str], compute: Callable[[list[str]], np.ndarray], empty: tuple[int, ...], chunk: int = CHUNK,
-              description: str = "predicting") -> np.ndarray:
+def in_chunks(
+    texts: list[str],
+    compute: Callable[[list[str]], np.ndarray],
+    empty: tuple[int, ...],
+    chunk: int = CHUNK,
+    description: str = "predicting",
+) -> np.ndarray:
     """``compute(texts)`` over chunks of the texts, so that memory stays bounded however many come, with one progress
     bar over all of them instead of one per chunk; ``empty`` is the shape of a row, for no texts."""
     if len(texts) <= chunk:
@@ -114,8 +135,10 @@ def make_cache(cache: bool | str | None) -> EmbeddingCache | None:
 FEATURE_CONSTRAINTS = {
     "encoder": Rule((None, Text(), Instance((Encoder,), "an Encoder"))),
     "pooling": Rule((Options(POOLINGS),)),
-    "layers": Rule((Options(("last4",)), LayerNumbers()), "'auto' chooses layers by cross-validation on labels, so it is "
-                   "for FrozenEncoderClassifier"),
+    "layers": Rule(
+        (Options(("last4",)), LayerNumbers()),
+        "'auto' chooses layers by cross-validation on labels, so it is for FrozenEncoderClassifier",
+    ),
     "layer_combine": Rule((Options(LAYER_COMBINES),)),
     "normalize": Rule((Boolean(),)),
     "instruction": Rule((None, Instance((str,), "a text"))),
@@ -180,9 +203,14 @@ class FrozenFeatures(TransformerMixin, BaseEstimator):
         check_layers_exist(layers, num_layers)
         self.encoder_.check_max_length(min(self.max_length, self.encoder_.max_positions))
         self.spec_ = FeatureSpec(
-            encoder=self.encoder_.fingerprint(), tokenizer=self.encoder_.tokenizer_fingerprint(), pooling=self.pooling,
-            layers=layers, layer_combine=self.layer_combine, normalize=bool(self.normalize),
-            max_length=int(min(self.max_length, self.encoder_.max_positions)), instruction=self.instruction,
+            encoder=self.encoder_.fingerprint(),
+            tokenizer=self.encoder_.tokenizer_fingerprint(),
+            pooling=self.pooling,
+            layers=layers,
+            layer_combine=self.layer_combine,
+            normalize=bool(self.normalize),
+            max_length=int(min(self.max_length, self.encoder_.max_positions)),
+            instruction=self.instruction,
             precision=self.precision,
         )
         width = self.encoder_.hidden_size
@@ -194,8 +222,12 @@ class FrozenFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "spec_")
         texts = as_texts(X)
         self.warn_truncated(texts)
-        return in_chunks(texts, lambda part: self.spec_.combine(self.per_layer(part, warn=False)), (self.n_features_out_,),
-                         description="embedding")
+        return in_chunks(
+            texts,
+            lambda part: self.spec_.combine(self.per_layer(part, warn=False)),
+            (self.n_features_out_,),
+            description="embedding",
+        )
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "spec_")
@@ -227,12 +259,15 @@ class FrozenFeatures(TransformerMixin, BaseEstimator):
         spec = self.spec_
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TruncationWarning)
-            return self.encoder_.token_states(list(texts), spec.pooling, spec.max_length, spec.instruction, self.batch_size,
-                                              spec.precision)
+            return self.encoder_.token_states(
+                list(texts), spec.pooling, spec.max_length, spec.instruction, self.batch_size, spec.precision
+            )
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         spec = self.spec_
-        return self.encoder_.encode(texts, spec.pooling, spec.max_length, spec.instruction, self.batch_size, spec.precision)
+        return self.encoder_.encode(
+            texts, spec.pooling, spec.max_length, spec.instruction, self.batch_size, spec.precision
+        )
 
     def _through(self, store: EmbeddingCache, texts: list[str]) -> np.ndarray:
         namespace = self.spec_.namespace

@@ -2,8 +2,8 @@
 
 ``linear`` is multinomial logistic regression fitted by L-BFGS-B to the same objective as scikit-learn's
 ``LogisticRegression(C=...)``, in the span of the training rows; its L2 strength is chosen by stratified k-fold
-CV, which costs almost nothing because the features are cached. ``mlp`` has one hidden layer with dropout, is trained by AdamW and
-stops early on a validation split, restoring its best epoch. The same modules sit on top of the encoder
+CV, which costs almost nothing because the features are cached. ``mlp`` has one hidden layer with dropout, is trained
+by AdamW and stops early on a validation split, restoring its best epoch. The same modules sit on top of the encoder
 when a strategy trains θ.
 """
 
@@ -115,9 +115,16 @@ def row_space(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarr
 
 
 def fit_logistic(
-    Z: np.ndarray, curvature: np.ndarray, y: np.ndarray, weights: np.ndarray, C: float, n_classes: int,
-    masks: np.ndarray | None = None, init: tuple[np.ndarray, np.ndarray] | None = None,
-    tolerance: float = FIT_TOLERANCE, max_iter: int = FIT_MAX_ITER,
+    Z: np.ndarray,
+    curvature: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    C: float,
+    n_classes: int,
+    masks: np.ndarray | None = None,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
+    tolerance: float = FIT_TOLERANCE,
+    max_iter: int = FIT_MAX_ITER,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit k logistic regressions at once on ``row_space`` coordinates, problem f on the rows where ``masks[f]`` is 1
     (default: one problem, on all rows).
@@ -140,7 +147,9 @@ def fit_logistic(
     Zs = (Z / scale).astype(np.float32)
     ZsT = np.ascontiguousarray(Zs.T)
     penalty = 1 / (C * scale**2 * rows[:, None, None])  # (k, 1, r)
-    onehot = np.eye(n_classes)[y].T[None]  # (1, classes, n): examples last, so the softmax reduces over a short axis fast
+    onehot = np.eye(n_classes)[y].T[
+        None
+    ]  # (1, classes, n): examples last, so the softmax reduces over a short axis fast
     split = k * n_classes * r
 
     def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -154,15 +163,24 @@ def fit_logistic(
         grad_Ws = (G.reshape(k * n_classes, n).astype(np.float32) @ Zs).reshape(k, n_classes, r) + Ws * penalty
         return float(loss), np.concatenate([grad_Ws.ravel(), G.sum(axis=2).ravel()])
 
-    theta = np.zeros(split + k * n_classes) if init is None else np.concatenate([(init[0] * scale).ravel(), init[1].ravel()])
+    theta = (
+        np.zeros(split + k * n_classes)
+        if init is None
+        else np.concatenate([(init[0] * scale).ravel(), init[1].ravel()])
+    )
     result = minimize(
-        loss_and_gradient, theta, jac=True, method="L-BFGS-B",
+        loss_and_gradient,
+        theta,
+        jac=True,
+        method="L-BFGS-B",
         options={"gtol": tolerance, "ftol": 1e-12, "maxiter": max_iter, "maxcor": 20},
     )
     return result.x[:split].reshape(k, n_classes, r) / scale, result.x[split:].reshape(k, n_classes)
 
 
-def cv_folds(y: np.ndarray, n_classes: int, seed: int, first: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def cv_folds(
+    y: np.ndarray, n_classes: int, seed: int, first: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified k-fold (train, validation) rows: k is 5, or the largest class's size when that is smaller; none
     when every class has a single example. Copies of a text (``first``: see ``first_occurrence``) share a fold,
     and count once.
@@ -190,15 +208,19 @@ def _cv_folds(y: np.ndarray, n_classes: int, seed: int) -> list[tuple[np.ndarray
 
 
 def walk_grid(
-    grid: tuple[float, ...], evaluate: Callable[[int, int | None], np.ndarray], within_one_se: bool = False, start: float = 1.0,
+    grid: tuple[float, ...],
+    evaluate: Callable[[int, int | None], np.ndarray],
+    within_one_se: bool = False,
+    start: float = 1.0,
 ) -> int:
     """The index of the grid value with the lowest mean CV log loss; ``evaluate(i, start)`` returns the per-example
     out-of-fold losses at ``grid[i]``, its fits starting from those at ``grid[start]`` (None: from zero).
 
     In practice the loss is a smooth function of C with one valley, so the walk starts at C = 1 (or the grid value
-    nearest ``start``) and goes up the grid while the loss falls, or down if the first step up did not lower it. (On 41 benchmark problems this chose the same
-    C as walking the whole path, at half the cost: the large-C fits are the slow ones.) ``within_one_se`` takes the
-    smallest C whose loss is within one standard error of the best (Breiman's one-SE rule) instead.
+    nearest ``start``) and goes up the grid while the loss falls, or down if the first step up did not lower it. (On 41
+    benchmark problems this chose the same C as walking the whole path, at half the cost: the large-C fits are the slow
+    ones.) ``within_one_se`` takes the smallest C whose loss is within one standard error of the best (Breiman's one-SE
+    rule) instead.
     """
     losses: dict[int, np.ndarray] = {}
 
@@ -224,7 +246,9 @@ def walk_grid(
     return best
 
 
-def out_of_fold(proba: np.ndarray, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def out_of_fold(
+    proba: np.ndarray, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
     """From the probabilities each row's held-out fold gave it: the validated rows' cross-entropies, and every row's
     predicted class (-1 for a row no fold validated)."""
     rows = np.sort(np.concatenate([val for _, val in splits]))
@@ -240,8 +264,15 @@ def cv_scores(y: np.ndarray, predictions: np.ndarray, folds: int) -> dict:
 
 
 def choose_C(
-    Z: np.ndarray, curvature: np.ndarray, y: np.ndarray, weights: np.ndarray, n_classes: int, seed: int,
-    grid: tuple[float, ...] = C_GRID, within_one_se: bool = False, first: np.ndarray | None = None,
+    Z: np.ndarray,
+    curvature: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    n_classes: int,
+    seed: int,
+    grid: tuple[float, ...] = C_GRID,
+    within_one_se: bool = False,
+    first: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray | None, int]:
     """Pick C from ``grid`` by stratified k-fold CV log loss (see ``walk_grid``).
 
@@ -269,7 +300,9 @@ def choose_C(
     tolerance, max_iter = (CV_TOLERANCE, CV_MAX_ITER) if len(grid) > 1 else (FIT_TOLERANCE, FIT_MAX_ITER)
 
     def evaluate(i: int, start: int | None) -> np.ndarray:
-        fits[i] = W, b = fit_logistic(Z, curvature, y, weights, grid[i], n_classes, masks, fits.get(start), tolerance, max_iter)
+        fits[i] = W, b = fit_logistic(
+            Z, curvature, y, weights, grid[i], n_classes, masks, fits.get(start), tolerance, max_iter
+        )
         proba = np.zeros((len(y), n_classes))
         for f, (_, val) in enumerate(splits):
             proba[val] = softmax(Z[val] @ W[f].T + b[f], axis=1)
@@ -360,7 +393,9 @@ def train_head(
         return _train_head(X, y, n_classes, kind, C, class_weight, validation_fraction, seed, within_one_se)
 
 
-def _train_head(X, y, n_classes, kind, C, class_weight, validation_fraction, seed, within_one_se) -> tuple[nn.Module, dict]:
+def _train_head(
+    X, y, n_classes, kind, C, class_weight, validation_fraction, seed, within_one_se
+) -> tuple[nn.Module, dict]:
     torch.manual_seed(seed)
     weights = sample_weights(y, n_classes, class_weight)
     if kind == "mlp":
@@ -369,8 +404,9 @@ def _train_head(X, y, n_classes, kind, C, class_weight, validation_fraction, see
     Z, curvature, to_features = row_space(X)
     weights = weights.numpy().astype(np.float64)
     # A given C is still cross-validated, alone, so that validation numbers exist for every linear head.
-    chosen, oof, folds = choose_C(Z, curvature, y, weights, n_classes, seed, C_GRID if C is None else (float(C),), within_one_se,
-                                  first_of_rows(X))
+    chosen, oof, folds = choose_C(
+        Z, curvature, y, weights, n_classes, seed, C_GRID if C is None else (float(C),), within_one_se, first_of_rows(X)
+    )
     rule = f"{folds}-fold CV" + (", one-SE rule" if within_one_se else "")
     info: dict = {"head": kind, "C": float(chosen), "C_chosen_by": "given" if C is not None else rule}
     if oof is None:

@@ -44,8 +44,10 @@ def transform(vectorizers: dict[str, TfidfVectorizer], texts: list[str]) -> sp.c
 
 
 def write(vectorizers: dict[str, TfidfVectorizer], folder: Path) -> None:
-    saved = {name: {"vocabulary": {k: int(i) for k, i in v.vocabulary_.items()}, "idf": v.idf_.tolist()}
-             for name, v in vectorizers.items()}
+    saved = {
+        name: {"vocabulary": {k: int(i) for k, i in v.vocabulary_.items()}, "idf": v.idf_.tolist()}
+        for name, v in vectorizers.items()
+    }
     (folder / FILE).write_text(json.dumps(saved))
 
 

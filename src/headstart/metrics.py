@@ -9,11 +9,14 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 from .errors import count, warn
 
+CALIBRATION_BINS = (
+    15  # equal-width bins of confidence, as in Guo et al. (2017), "On calibration of modern neural networks"
+)
 
-CALIBRATION_BINS = 15  # equal-width bins of confidence, as in Guo et al. (2017), "On calibration of modern neural networks"
 
-
-def evaluate(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None, proba: np.ndarray | None = None) -> dict:
+def evaluate(
+    y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None, proba: np.ndarray | None = None
+) -> dict:
     """All the numbers a user reads after training, as plain JSON-ready values. ``labels`` are the model's classes;
     a true label the model never learnt is added after them, with its count under ``unseen_labels``: its examples
     are errors the per-class table should show, not hide. With ``proba`` (columns in the order of ``labels``), the
@@ -48,7 +51,10 @@ def calibration(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> di
     probability, weighted by their examples), the log loss, and the bins themselves for a reliability diagram."""
     column = {label: i for i, label in enumerate(classes)}
     known = np.array([label in column for label in y_true], dtype=bool)
-    proba, truth = np.asarray(proba, dtype=np.float64)[known], np.array([column[label] for label in y_true[known]], dtype=int)
+    proba, truth = (
+        np.asarray(proba, dtype=np.float64)[known],
+        np.array([column[label] for label in y_true[known]], dtype=int),
+    )
     if not len(truth):
         return {"examples": 0}
     confidence = proba.max(axis=1)
@@ -57,11 +63,20 @@ def calibration(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> di
     bins = []
     for b in np.unique(which):
         rows = which == b
-        bins.append({"from": b / CALIBRATION_BINS, "to": (b + 1) / CALIBRATION_BINS, "examples": int(rows.sum()),
-                     "confidence": float(confidence[rows].mean()), "accuracy": float(correct[rows].mean())})
+        bins.append(
+            {
+                "from": b / CALIBRATION_BINS,
+                "to": (b + 1) / CALIBRATION_BINS,
+                "examples": int(rows.sum()),
+                "confidence": float(confidence[rows].mean()),
+                "accuracy": float(correct[rows].mean()),
+            }
+        )
     return {
         "examples": int(len(truth)),
-        "expected_calibration_error": float(sum(b["examples"] * abs(b["confidence"] - b["accuracy"]) for b in bins) / len(truth)),
+        "expected_calibration_error": float(
+            sum(b["examples"] * abs(b["confidence"] - b["accuracy"]) for b in bins) / len(truth)
+        ),
         "log_loss": float(-np.log(np.clip(proba[np.arange(len(truth)), truth], 1e-15, None)).mean()),
         "mean_confidence": float(confidence.mean()),
         "accuracy": float(correct.mean()),
@@ -78,6 +93,9 @@ def evaluate_model(model, texts: Sequence[str], labels: Sequence) -> dict:
     report = evaluate(truth, model.classes_[proba.argmax(axis=1)], model.classes_.tolist(), proba)
     if report["unseen_labels"]:
         found = ", ".join(f"{label} ({n})" for label, n in report["unseen_labels"].items())
-        warn(f"{count(sum(report['unseen_labels'].values()), 'example', 'have')} labels the model was not trained on: {found}; "
-             "they count as errors")
+        warn(
+            f"{count(sum(report['unseen_labels'].values()), 'example', 'have')} labels the model was not trained on: "
+            f"{found}; "
+            "they count as errors"
+        )
     return report

@@ -53,8 +53,10 @@ def predictions_table(model, texts: list[str], proba: bool = False, kept: pd.Dat
     kept = kept.rename(columns={c: f"input_{c}" for c in kept.columns if c in outputs})
     clash = [column for column in kept.columns if column in outputs or list(kept.columns).count(column) > 1]
     if clash:
-        raise DataError(f"--keep would write two columns named {clash[0]!r} (a kept column named like an output column is "
-                        "written with input_ before its name); copy one under another name first")
+        raise DataError(
+            f"--keep would write two columns named {clash[0]!r} (a kept column named like an output column is "
+            "written with input_ before its name); copy one under another name first"
+        )
     probabilities = model.predict_proba(texts)
     table = pd.DataFrame({"text": texts, "label": model.classes_[probabilities.argmax(axis=1)]})
     if proba:
@@ -77,6 +79,7 @@ def write_features(texts: list[str], features: np.ndarray, path: Path) -> None:
     import pyarrow.parquet as pq
 
     if Path(path).suffix.lower() == ".npy":
+
         def write_npy(tmp: Path) -> None:
             with open(tmp, "wb") as file:  # a file object: np.save would add ".npy" to the temporary name
                 np.save(file, features, allow_pickle=False)

@@ -46,10 +46,18 @@ class Whole:
     high: int | None = None
 
     def accepts(self, value) -> bool:
-        return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and self.low <= value <= (self.high or value)
+        return (
+            isinstance(value, (int, np.integer))
+            and not isinstance(value, bool)
+            and self.low <= value <= (self.high or value)
+        )
 
     def __str__(self) -> str:
-        return f"a whole number from {self.low} to {self.high}" if self.high is not None else f"a whole number of at least {self.low}"
+        return (
+            f"a whole number from {self.low} to {self.high}"
+            if self.high is not None
+            else f"a whole number of at least {self.low}"
+        )
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,11 @@ class Real:
     high_open: bool = False
 
     def accepts(self, value) -> bool:
-        if not isinstance(value, (int, float, np.number)) or isinstance(value, (bool, np.bool_)) or not np.isfinite(value):
+        if (
+            not isinstance(value, (int, float, np.number))
+            or isinstance(value, (bool, np.bool_))
+            or not np.isfinite(value)
+        ):
             return False
         above = self.low is None or (value > self.low if self.low_open else value >= self.low)
         below = self.high is None or (value < self.high if self.high_open else value <= self.high)
@@ -152,7 +164,9 @@ def _describe(accepted: tuple) -> str:
 def check(name: str, value, rule: Rule) -> None:
     """Raise InvalidParameterError unless ``rule`` accepts ``value``: for a function's arguments, as ``validate`` is
     for an estimator's parameters."""
-    if (value is None and None in rule.accepts) or any(kind is not None and kind.accepts(value) for kind in rule.accepts):
+    if (value is None and None in rule.accepts) or any(
+        kind is not None and kind.accepts(value) for kind in rule.accepts
+    ):
         return
     hint = f"; {rule.hint}" if rule.hint else ""
     raise InvalidParameterError(lambda n: f"{n(name)} must be {_describe(rule.accepts)} (got {value!r}){hint}")

@@ -23,7 +23,9 @@ plt.rcParams.update({"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 11
 
 
 def _x_of(row: dict) -> float:
-    return float(row["n_per_class"]) if row["n_per_class"] != "all" else row["train_size"] / max(1, row.get("classes", 1))
+    return (
+        float(row["n_per_class"]) if row["n_per_class"] != "all" else row["train_size"] / max(1, row.get("classes", 1))
+    )
 
 
 def _finish(figure, axis, title: str, xlabel: str, ylabel: str):
@@ -46,8 +48,13 @@ def learning_curves(summary: Sequence[dict], classes: int):
         axis.plot(x, mean, marker="o", label=name)
         axis.fill_between(x, mean - sd, mean + sd, alpha=0.15)
     axis.set_xscale("log", base=2)
-    return _finish(figure, axis, "Learning curves", "training examples per class (log scale; 'all' at its mean)",
-                   "test accuracy (mean ± sd over seeds)")
+    return _finish(
+        figure,
+        axis,
+        "Learning curves",
+        "training examples per class (log scale; 'all' at its mean)",
+        "test accuracy (mean ± sd over seeds)",
+    )
 
 
 def accuracy_vs_time(summary: Sequence[dict]):
@@ -57,8 +64,13 @@ def accuracy_vs_time(summary: Sequence[dict]):
         rows = [r for r in summary if r["strategy"] == name]
         axis.scatter([max(r["fit_seconds"], 1e-3) for r in rows], [r["accuracy"] for r in rows], s=60, label=name)
         for r in rows:
-            axis.annotate(f"n={r['n_per_class']}", (max(r["fit_seconds"], 1e-3), r["accuracy"]), textcoords="offset points",
-                          xytext=(5, 4), fontsize=8)
+            axis.annotate(
+                f"n={r['n_per_class']}",
+                (max(r["fit_seconds"], 1e-3), r["accuracy"]),
+                textcoords="offset points",
+                xytext=(5, 4),
+                fontsize=8,
+            )
     axis.set_xscale("log")
     # Within one decade matplotlib labels every minor tick (2x10^-1, 3x10^-1, ...) and they overlap: plain numbers at
     # 1, 2 and 5 of each decade instead.
@@ -67,7 +79,9 @@ def accuracy_vs_time(summary: Sequence[dict]):
     axis.xaxis.set_major_formatter(plain)
     axis.xaxis.set_minor_formatter(plain)
     axis.margins(x=0.1)  # room for the rightmost point's "n=..." label
-    return _finish(figure, axis, "Accuracy against training time", "training time, seconds (log scale)", "test accuracy")
+    return _finish(
+        figure, axis, "Accuracy against training time", "training time, seconds (log scale)", "test accuracy"
+    )
 
 
 def trainable_parameters(summary: Sequence[dict]):
@@ -102,11 +116,15 @@ def confusion(runs: Sequence[dict], strategy: str, n) -> plt.Figure:
     font = min(10.0, 0.8 * CONFUSION_INCHES * 72 / len(labels))
     figure, axis = plt.subplots(figsize=(size, size * 0.85))
     image = axis.imshow(matrix, cmap="Blues")
-    axis.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) <= CONFUSION_NUMBERED else 90, ha="right", fontsize=font)
+    axis.set_xticks(
+        range(len(labels)), labels, rotation=45 if len(labels) <= CONFUSION_NUMBERED else 90, ha="right", fontsize=font
+    )
     axis.set_yticks(range(len(labels)), labels, fontsize=font)
     if len(labels) <= CONFUSION_NUMBERED:
         for (i, j), value in np.ndenumerate(matrix):
-            axis.text(j, i, str(value), ha="center", va="center", color="white" if value > matrix.max() / 2 else "black")
+            axis.text(
+                j, i, str(value), ha="center", va="center", color="white" if value > matrix.max() / 2 else "black"
+            )
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     axis.set_title(f"Confusion matrix: {strategy}, n={n}\n(summed over {count(len(chosen), 'seed')})", fontsize=11)
@@ -135,20 +153,48 @@ def best_cell(summary: Sequence[dict]) -> dict:
 
 def table_rows(summary: Sequence[dict]) -> list[list[str]]:
     return [
-        [r["strategy"], str(r["n_per_class"]), str(r["seeds"]), f"{r['accuracy']:.3f} ± {r['accuracy_sd']:.3f}",
-         f"{r['macro_f1']:.3f} ± {r['macro_f1_sd']:.3f}", f"{r['expected_calibration_error']:.3f}", f"{r['fit_seconds']:.2f}",
-         f"{r['predict_seconds']:.2f}",
-         f"{r['trainable_parameters']:,}", f"{r['encoder_forward_passes']:.0f}", f"{r['encoder_backward_passes']:.0f}",
-         f"{r['peak_rss_mb']:.0f}"]
+        [
+            r["strategy"],
+            str(r["n_per_class"]),
+            str(r["seeds"]),
+            f"{r['accuracy']:.3f} ± {r['accuracy_sd']:.3f}",
+            f"{r['macro_f1']:.3f} ± {r['macro_f1_sd']:.3f}",
+            f"{r['expected_calibration_error']:.3f}",
+            f"{r['fit_seconds']:.2f}",
+            f"{r['predict_seconds']:.2f}",
+            f"{r['trainable_parameters']:,}",
+            f"{r['encoder_forward_passes']:.0f}",
+            f"{r['encoder_backward_passes']:.0f}",
+            f"{r['peak_rss_mb']:.0f}",
+        ]
         for r in summary
     ]
 
 
 # The report's columns a terminal shows, under headings short enough for 80 columns.
-TERMINAL_COLUMNS = {"strategy": "strategy", "n/class": "n/class", "accuracy": "accuracy", "macro-F1": "macro-F1",
-                    "fit s": "fit s", "trainable params": "params", "peak RSS MiB": "RSS MiB"}
-HEADERS = ["strategy", "n/class", "seeds", "accuracy", "macro-F1", "ECE", "fit s", "predict s", "trainable params",
-           "fwd passes", "bwd passes", "peak RSS MiB"]
+TERMINAL_COLUMNS = {
+    "strategy": "strategy",
+    "n/class": "n/class",
+    "accuracy": "accuracy",
+    "macro-F1": "macro-F1",
+    "fit s": "fit s",
+    "trainable params": "params",
+    "peak RSS MiB": "RSS MiB",
+}
+HEADERS = [
+    "strategy",
+    "n/class",
+    "seeds",
+    "accuracy",
+    "macro-F1",
+    "ECE",
+    "fit s",
+    "predict s",
+    "trainable params",
+    "fwd passes",
+    "bwd passes",
+    "peak RSS MiB",
+]
 
 
 def write_report(out_dir: str | Path, runs: Sequence[dict], title: str = "headstart compare") -> dict:
@@ -167,7 +213,9 @@ def write_report(out_dir: str | Path, runs: Sequence[dict], title: str = "headst
     images = {name: _png(figure) for name, figure in figures.items()}
     for name, data in images.items():
         (out_dir / f"{name}.png").write_bytes(data)
-    (out_dir / "results.json").write_text(json.dumps({"summary": summary, "verdict": text, "runs": list(runs)}, indent=2) + "\n")
+    (out_dir / "results.json").write_text(
+        json.dumps({"summary": summary, "verdict": text, "runs": list(runs)}, indent=2) + "\n"
+    )
     rows = table_rows(summary)
     markdown = [f"# {title}", "", text, "", "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     markdown += ["| " + " | ".join(row) + " |" for row in rows]

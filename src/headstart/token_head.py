@@ -20,7 +20,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import HeadstartError
-from .heads import C_GRID, NO_CV, NO_CV_C, choose_C, cv_folds, cv_scores, first_of_rows, out_of_fold, row_space, sample_weights, walk_grid
+from .heads import (
+    C_GRID,
+    NO_CV,
+    NO_CV_C,
+    choose_C,
+    cv_folds,
+    cv_scores,
+    first_of_rows,
+    out_of_fold,
+    row_space,
+    sample_weights,
+    walk_grid,
+)
 
 # Training token states above this many bytes are refused with advice, instead of exhausting memory.
 MEMORY_LIMIT_BYTES = 4 * 2**30
@@ -71,15 +83,23 @@ def check_memory(n_texts: int, n_tokens: int, all_layers: int, token_features: i
     needed = n_tokens * (all_layers + 2 * token_features) * 4
     if needed > MEMORY_LIMIT_BYTES:
         raise HeadstartError(
-            f"head='tokens' holds every training token's vectors in memory: {n_texts} texts ({n_tokens:,} tokens) need "
-            f"{needed / 2**30:.1f} GiB (limit {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB); use head='linear', or fewer or shorter "
-            "texts (max_length)"
+            f"head='tokens' holds every training token's vectors in memory: {n_texts} texts ({n_tokens:,} tokens) "
+            f"need {needed / 2**30:.1f} GiB (limit {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB); use head='linear', "
+            "or fewer or shorter texts (max_length)"
         )
 
 
 def fit_token_heads(
-    pooled: torch.Tensor, tokens: torch.Tensor, text_of: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, C: float,
-    n_classes: int, rows: torch.Tensor | None = None, init: list[TokenHead] | None = None, tolerance: float = TOLERANCE,
+    pooled: torch.Tensor,
+    tokens: torch.Tensor,
+    text_of: torch.Tensor,
+    y: torch.Tensor,
+    weights: torch.Tensor,
+    C: float,
+    n_classes: int,
+    rows: torch.Tensor | None = None,
+    init: list[TokenHead] | None = None,
+    tolerance: float = TOLERANCE,
     max_iter: int = 500,
 ) -> list[TokenHead]:
     """Fit one head per row of ``rows`` (0/1, (heads, texts); default: one head on every text), each minimising
@@ -100,8 +120,14 @@ def fit_token_heads(
             for f, head in enumerate(init):
                 pooled_weight[f], bias[f], token_weight[f] = head.pooled.weight, head.pooled.bias, head.tokens.weight
     parameters = [pooled_weight.requires_grad_(), bias.requires_grad_(), token_weight.requires_grad_()]
-    optimizer = torch.optim.LBFGS(parameters, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
-                                  tolerance_grad=tolerance, tolerance_change=1e-12)
+    optimizer = torch.optim.LBFGS(
+        parameters,
+        max_iter=max_iter,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=tolerance,
+        tolerance_change=1e-12,
+    )
     onehot = F.one_hot(y, n_classes).float()
 
     def loss() -> torch.Tensor:
@@ -110,7 +136,9 @@ def fit_token_heads(
         logits = (pooled @ pooled_weight.reshape(k * n_classes, -1).T).reshape(n, k, n_classes).transpose(0, 1)
         logits = logits + bias[:, None, :] + smooth_max(scores, text_of, n)
         cross_entropy = -(torch.log_softmax(logits, dim=2) * onehot).sum(dim=2)  # (heads, texts)
-        penalty = (pooled_weight.square().sum(dim=(1, 2)) + token_weight.square().sum(dim=(1, 2))) / (2 * C * counts[:, 0])
+        penalty = (pooled_weight.square().sum(dim=(1, 2)) + token_weight.square().sum(dim=(1, 2))) / (
+            2 * C * counts[:, 0]
+        )
         value = (row_weights * cross_entropy).sum() + penalty.sum()
         value.backward()
         return value
@@ -128,8 +156,13 @@ def fit_token_heads(
 
 
 def train_token_head(
-    pooled: np.ndarray, states: list[torch.Tensor], y: np.ndarray, n_classes: int, C: float | None = None,
-    class_weight: str | None = None, seed: int = 0,
+    pooled: np.ndarray,
+    states: list[torch.Tensor],
+    y: np.ndarray,
+    n_classes: int,
+    C: float | None = None,
+    class_weight: str | None = None,
+    seed: int = 0,
 ) -> tuple[TokenHead, dict]:
     """Choose C by stratified CV log loss (``walk_grid``), then fit on every example; returns the head and what
     training chose and measured.
@@ -157,7 +190,9 @@ def train_token_head(
         predictions: dict[int, np.ndarray] = {}
 
         def evaluate(i: int, start: int | None) -> np.ndarray:
-            fits[i] = fit_token_heads(X, tokens, text_of, y_t, weights, grid[i], n_classes, rows, fits.get(start), CV_TOLERANCE, 200)
+            fits[i] = fit_token_heads(
+                X, tokens, text_of, y_t, weights, grid[i], n_classes, rows, fits.get(start), CV_TOLERANCE, 200
+            )
             proba = np.zeros((len(y), n_classes))
             with torch.no_grad():
                 for head, (_, val) in zip(fits[i], splits):
@@ -165,10 +200,15 @@ def train_token_head(
             losses, predictions[i] = out_of_fold(proba, y, splits)
             return losses
 
-        best = walk_grid(grid, evaluate, start=linear_probe_C(pooled, y, weights, n_classes, seed, first) if C is None else 1.0)
+        best = walk_grid(
+            grid, evaluate, start=linear_probe_C(pooled, y, weights, n_classes, seed, first) if C is None else 1.0
+        )
         chosen = grid[best]
-        info.update(C=float(chosen), C_chosen_by="given" if C is not None else f"{len(splits)}-fold CV",
-                    validation=cv_scores(y, predictions[best], len(splits)))
+        info.update(
+            C=float(chosen),
+            C_chosen_by="given" if C is not None else f"{len(splits)}-fold CV",
+            validation=cv_scores(y, predictions[best], len(splits)),
+        )
     else:
         chosen = grid[0] if C is not None else NO_CV_C
         info.update(C=float(chosen), C_chosen_by="given" if C is not None else NO_CV)
@@ -176,7 +216,9 @@ def train_token_head(
     return head, info
 
 
-def linear_probe_C(pooled: np.ndarray, y: np.ndarray, weights: torch.Tensor, n_classes: int, seed: int, first: np.ndarray) -> float:
+def linear_probe_C(
+    pooled: np.ndarray, y: np.ndarray, weights: torch.Tensor, n_classes: int, seed: int, first: np.ndarray
+) -> float:
     """The C the linear head's CV chooses on the same pooled vectors and folds."""
     Z, curvature, _ = row_space(pooled)
     return choose_C(Z, curvature, y, weights.numpy().astype(np.float64), n_classes, seed, first=first)[0]

@@ -35,12 +35,15 @@ def advise(
         return
     measured = advice["measured"]
     out.print(
-        f"{advice['examples']} examples, {advice['classes']} classes (median {advice['median_class']}, smallest {advice['smallest_class']}); "
+        f"{advice['examples']} examples, {advice['classes']} classes "
+        f"(median {advice['median_class']}, smallest {advice['smallest_class']}); "
         f"{advice['texts_cached']} already cached; encoder {measured['encode_texts_per_second']:.0f} texts/s forward, "
         f"{measured['train_texts_per_second']:.0f} texts/s training"
     )
-    table = Table(title=f"estimated training time (budget {advice['budget_seconds']:g} s), after loading the encoder "
-                        f"({measured['encoder_load_seconds']:.1f} s), which all but tfidf do once")
+    table = Table(
+        title=f"estimated training time (budget {advice['budget_seconds']:g} s), after loading the encoder "
+        f"({measured['encoder_load_seconds']:.1f} s), which all but tfidf do once"
+    )
     table.add_column("strategy")
     table.add_column("seconds", justify="right")
     for name, seconds in advice["estimated_fit_seconds"].items():

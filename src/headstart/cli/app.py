@@ -15,7 +15,10 @@ from .. import progress
 from ..errors import HeadstartWarning
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="Freeze a pre-trained text encoder, train only a small head on its cached features, and compare strategies.",
 )
 # No markup: labels and paths such as "[positive]" are data, printed as they are. Written to a file or a pipe,
@@ -42,8 +45,14 @@ def session():
             err.print(f"warning: {text}", markup=False, highlight=False)
 
     bars = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeRemainingColumn(),
-        console=err, disable=state["quiet"], transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _Rate(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=state["quiet"],
+        transient=False,
     )
 
     def reporter(description: str, total: int, unit: str):
@@ -73,8 +82,11 @@ def say(message: str) -> None:
 def given(ctx: typer.Context, *names: str) -> dict:
     """The values of these parameters that were given on the command line: the rest keep the API's defaults, which
     are defined once, there."""
-    return {name: ctx.params[name] for name in names
-            if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"}
+    return {
+        name: ctx.params[name]
+        for name in names
+        if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+    }
 
 
 def parse_layers(text: str | None) -> tuple[int, ...] | str | None:
@@ -100,18 +112,23 @@ def _root(
     hf_logging.disable_progress_bar()
 
 
-ENCODER = typer.Option(None, "--encoder", "-e", help="Hugging Face model folder or Hub id [default: packaged all-MiniLM-L6-v2].")
+ENCODER = typer.Option(
+    None, "--encoder", "-e", help="Hugging Face model folder or Hub id [default: packaged all-MiniLM-L6-v2]."
+)
 POOLING = typer.Option("mean", "--pooling", help="mean, cls or max.")
 LAYERS = typer.Option(
-    None, "--layers",
+    None,
+    "--layers",
     help="last4, auto (chosen by CV; frozen only), or comma-separated layers such as -1 [default: last4 for frozen "
-         "features, -1 for the strategies that train the encoder].",
+    "features, -1 for the strategies that train the encoder].",
 )
 COMBINE = typer.Option("concat", "--layer-combine", help="concat or mean of the chosen layers.")
 NORMALIZE = typer.Option(True, "--normalize/--no-normalize", help="L2-normalise each layer's vector.")
 INSTRUCTION = typer.Option(None, "--instruction", help="A prefix prepended to every text before encoding.")
 MAX_LENGTH = typer.Option(256, "--max-length", help="Tokens per text; longer texts are truncated (and counted).")
-PRECISION = typer.Option("fp32", "--precision", help="fp32, or bf16 for 2-2.5x faster encoding on CPUs with native bfloat16.")
+PRECISION = typer.Option(
+    "fp32", "--precision", help="fp32, or bf16 for 2-2.5x faster encoding on CPUs with native bfloat16."
+)
 NO_CACHE = typer.Option(False, "--no-cache", help="Encode afresh; do not read or write the embedding cache.")
 TEXT_COL = typer.Option(None, "--text-col", help="The text column [default: detected].")
 LABEL_COL = typer.Option(None, "--label-col", help="The label column [default: detected].")

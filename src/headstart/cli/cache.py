@@ -25,8 +25,11 @@ def cache(
         out.print_json(json.dumps(found))
         return
     configs = found["feature_configs"]
-    held = "a damaged file (it is moved aside and rebuilt when next used)" if found["corrupt"] else \
-        f"{found['vectors']:,} texts' vectors in {configs} feature config{'' if configs == 1 else 's'}"
+    held = (
+        "a damaged file (it is moved aside and rebuilt when next used)"
+        if found["corrupt"]
+        else f"{found['vectors']:,} texts' vectors in {configs} feature config{'' if configs == 1 else 's'}"
+    )
     out.print(f"{found['path']}: {held}, {found['bytes'] / 2**20:,.1f} MiB (set HEADSTART_CACHE to move it)")
     if clear:
         out.print(f"cleared: {found['freed_bytes'] / 2**20:,.1f} MiB freed")

@@ -18,17 +18,25 @@ def compare(
     data: Path = typer.Argument(..., help="Labeled data: CSV, TSV, JSONL or Parquet."),
     out_dir: Path = typer.Option(Path("compare-out"), "--out", "-o", help="Folder for results.jsonl and the report."),
     strategies_text: str = typer.Option(
-        "zero-shot,tfidf,frozen,lp-ft,full", "--strategies", help="Comma-separated: frozen, partial:K, lp-ft, full, zero-shot, tfidf."
+        "zero-shot,tfidf,frozen,lp-ft,full",
+        "--strategies",
+        help="Comma-separated: frozen, partial:K, lp-ft, full, zero-shot, tfidf.",
     ),
-    n_per_class: str = typer.Option("8,32,128,all", "--n-per-class", help="Training examples per class, e.g. 8,32,128,all."),
+    n_per_class: str = typer.Option(
+        "8,32,128,all", "--n-per-class", help="Training examples per class, e.g. 8,32,128,all."
+    ),
     seeds: int = typer.Option(3, "--seeds", help="Training samples (and seeds) per n."),
-    test_size: float = typer.Option(0.2, "--test-size", help="Fraction (< 1) or number of examples held out for testing."),
+    test_size: float = typer.Option(
+        0.2, "--test-size", help="Fraction (< 1) or number of examples held out for testing."
+    ),
     text_col: Optional[str] = TEXT_COL,
     label_col: Optional[str] = LABEL_COL,
     encoder: Optional[str] = ENCODER,
     max_length: int = MAX_LENGTH,
     epochs: int = typer.Option(10, "--epochs", help="Most epochs for strategies that train θ."),
-    label_descriptions: Optional[Path] = typer.Option(None, "--label-descriptions", help="zero-shot: JSON {label: description}."),
+    label_descriptions: Optional[Path] = typer.Option(
+        None, "--label-descriptions", help="zero-shot: JSON {label: description}."
+    ),
     encoding: str = ENCODING,
     force: bool = FORCE,
     json_out: bool = JSON_OUT,
@@ -54,12 +62,19 @@ def compare(
                 bar["advance"] = progress.task("compare runs", total, "runs")
             bar["advance"](1)
 
-        runs = run_comparison(labeled.texts, labeled.labels, out_dir, names, sizes, seeds, split, options, force, on_run)
+        runs = run_comparison(
+            labeled.texts, labeled.labels, out_dir, names, sizes, seeds, split, options, force, on_run
+        )
         result = write_report(out_dir, runs, title=f"headstart compare: {data.name}")
     if json_out:
         out.print_json(json.dumps(result))
         return
-    table = Table(title=f"{data.name}: mean over seeds (test split fixed)", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table = Table(
+        title=f"{data.name}: mean over seeds (test split fixed)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     keep = [HEADERS.index(c) for c in TERMINAL_COLUMNS]
     for header in TERMINAL_COLUMNS.values():
         table.add_column(header, justify="left" if header == "strategy" else "right", no_wrap=True)

@@ -31,14 +31,19 @@ def demo(
             result["model"].save(out_dir, force=force)
     info = result["model"].training_info_
     out.print(
-        f"airline customer sentiment, all-MiniLM-L6-v2 frozen with a linear head: {result['train_size']} training tweets "
-        f"({n_per_class} per class), {result['test_size']} held-out tweets")
+        f"airline customer sentiment, all-MiniLM-L6-v2 frozen with a linear head: "
+        f"{result['train_size']} training tweets "
+        f"({n_per_class} per class), {result['test_size']} held-out tweets"
+    )
     out.print(
         f"trained in {result['fit_seconds']:.1f} s (encoder load {info['seconds']['load']:.1f} s, "
         f"encoding {info['seconds']['encode']:.1f} s with {info['encoder_forward_passes']} forward passes, "
         f"head {info['seconds']['head']:.1f} s, C={info['C']:g} by CV)"
     )
-    out.print(f"trainable parameters {info['trainable_parameters']:,} (the head) vs frozen {info['frozen_parameters']:,} (the encoder)")
+    out.print(
+        f"trainable parameters {info['trainable_parameters']:,} (the head) "
+        f"vs frozen {info['frozen_parameters']:,} (the encoder)"
+    )
     print_report(result["report"])
     if out_dir is not None:
         out.print(f"saved the model to {out_dir}")

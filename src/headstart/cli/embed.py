@@ -8,8 +8,23 @@ from typing import Optional
 import typer
 
 from .app import (
-    COMBINE, ENCODER, ENCODING, FORCE, INSTRUCTION, LAYERS, MAX_LENGTH, NO_CACHE, NORMALIZE, POOLING, PRECISION, TEXT_COL,
-    app, given, parse_layers, say, session,
+    COMBINE,
+    ENCODER,
+    ENCODING,
+    FORCE,
+    INSTRUCTION,
+    LAYERS,
+    MAX_LENGTH,
+    NO_CACHE,
+    NORMALIZE,
+    POOLING,
+    PRECISION,
+    TEXT_COL,
+    app,
+    given,
+    parse_layers,
+    say,
+    session,
 )
 
 FEATURE_FLAGS = ("encoder", "pooling", "layer_combine", "normalize", "instruction", "max_length", "precision")

@@ -48,8 +48,13 @@ def print_report(report: dict) -> None:
     if calibrated.get("examples"):
         out.print(
             f"calibration: expected calibration error {calibrated['expected_calibration_error']:.3f}, log loss "
-            f"{calibrated['log_loss']:.3f} (mean confidence {calibrated['mean_confidence']:.3f} against accuracy {calibrated['accuracy']:.3f}"
-            + (f", over the {calibrated['examples']} examples with labels the model knows)" if calibrated["examples"] < report["examples"] else ")")
+            f"{calibrated['log_loss']:.3f} (mean confidence {calibrated['mean_confidence']:.3f} "
+            f"against accuracy {calibrated['accuracy']:.3f}"
+            + (
+                f", over the {calibrated['examples']} examples with labels the model knows)"
+                if calibrated["examples"] < report["examples"]
+                else ")"
+            )
         )
     numbered = not confusion_fits(report["labels"], report["confusion_matrix"], out.width)
     per_class = Table(title="per class")
@@ -76,8 +81,15 @@ def confusion_fits(labels: list[str], matrix: list[list[int]], width: int) -> bo
 def confusion_table(labels: list[str], matrix: list[list[int]], numbered: bool) -> Table:
     """Rows true, columns predicted, headed by their labels, or ``numbered`` as in the per-class table (for labels too
     long or too many to head a column), compactly, so that many classes fit a terminal."""
-    title = "confusion matrix (rows: true, columns: predicted" + (", numbered as in the per-class table)" if numbered else ")")
-    table = Table(title=title, box=box.SIMPLE_HEAD if numbered else box.HEAVY_HEAD, pad_edge=not numbered, collapse_padding=numbered)
+    title = "confusion matrix (rows: true, columns: predicted" + (
+        ", numbered as in the per-class table)" if numbered else ")"
+    )
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD if numbered else box.HEAVY_HEAD,
+        pad_edge=not numbered,
+        collapse_padding=numbered,
+    )
     names = [str(i) for i in range(len(labels))] if numbered else labels
     table.add_column("", no_wrap=True)
     for name in names:

@@ -24,11 +24,18 @@ def load_model(model_dir: Path, no_cache: bool):
 @app.command()
 def predict(
     model_dir: Path = typer.Argument(..., metavar="MODEL", help="A model folder written by `headstart train`."),
-    source: str = typer.Argument(..., metavar="INPUT", help="A data file, a text file (one text per line), or - for stdin."),
+    source: str = typer.Argument(
+        ..., metavar="INPUT", help="A data file, a text file (one text per line), or - for stdin."
+    ),
     out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write .csv or .jsonl [default: CSV on stdout]."),
     proba: bool = typer.Option(False, "--proba", help="Add one probability column per label."),
     text_col: Optional[str] = TEXT_COL,
-    keep: Optional[str] = typer.Option(None, "--keep", help="Columns of a data file to copy beside each prediction, e.g. id,date; one named like an output column (label) is written as input_label."),
+    keep: Optional[str] = typer.Option(
+        None,
+        "--keep",
+        help="Columns of a data file to copy beside each prediction, e.g. id,date; "
+        "one named like an output column (label) is written as input_label.",
+    ),
     encoding: str = ENCODING,
     no_cache: bool = NO_CACHE,
     force: bool = FORCE,

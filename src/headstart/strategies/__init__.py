@@ -27,7 +27,8 @@ def strategy_class(name: str) -> type[TextClassifier]:
         if cls._reads(name):
             return cls
     raise InvalidParameterError(
-        lambda n: f"unknown {n('strategy')} {name!r}; known: {', '.join(STRATEGIES)} (e.g. partial:2)")
+        lambda n: f"unknown {n('strategy')} {name!r}; known: {', '.join(STRATEGIES)} (e.g. partial:2)"
+    )
 
 
 def options_for(name: str, options: dict) -> dict:
@@ -42,8 +43,11 @@ def build(name: str, **options) -> TextClassifier:
     unused = sorted(set(options) - set(cls._get_param_names()))
     if unused:
         raise InvalidParameterError(
-            lambda n: f"{n.setting('strategy', name)} does not use {', '.join(n(k) for k in unused)}; leave "
-                      f"{'it' if len(unused) == 1 else 'them'} out")
+            lambda n: (
+                f"{n.setting('strategy', name)} does not use {', '.join(n(k) for k in unused)}; leave "
+                f"{'it' if len(unused) == 1 else 'them'} out"
+            )
+        )
     return cls(**{**options, "strategy": name}) if cls is FineTunedClassifier else cls(**options)
 
 
@@ -56,5 +60,16 @@ def load(path: str | Path) -> TextClassifier:
     return strategy_class(name).load(path)
 
 
-__all__ = ["STRATEGIES", "FineTunedClassifier", "FrozenEncoderClassifier", "TextClassifier", "TfidfClassifier",
-           "ZeroShotClassifier", "build", "load", "options_for", "parse_strategy", "strategy_class"]
+__all__ = [
+    "STRATEGIES",
+    "FineTunedClassifier",
+    "FrozenEncoderClassifier",
+    "TextClassifier",
+    "TfidfClassifier",
+    "ZeroShotClassifier",
+    "build",
+    "load",
+    "options_for",
+    "parse_strategy",
+    "strategy_class",
+]

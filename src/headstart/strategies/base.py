@@ -46,8 +46,16 @@ def own_random_state(fit):
 
 
 def fit_report(
-    started: float, *, forward_passes: int, trainable: int, frozen: int, backward_passes: int = 0,
-    validation: dict | None = None, truncated: int = 0, seconds: dict | None = None, **details,
+    started: float,
+    *,
+    forward_passes: int,
+    trainable: int,
+    frozen: int,
+    backward_passes: int = 0,
+    validation: dict | None = None,
+    truncated: int = 0,
+    seconds: dict | None = None,
+    **details,
 ) -> dict:
     """``training_info_``, one shape for every strategy: what it cost (passes, parameters, seconds, memory), what it
     measured on held-out data (None when nothing was held out), and the strategy's own choices (``details``)."""
@@ -106,7 +114,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def _as_fitted(self) -> TextClassifier:
         """This model with the parameters it was fitted with (a shallow copy sharing the learned state), or itself."""
         current = self.get_params()
-        changed = {k: v for k, v in self.fitted_params_.items() if k not in self.runtime_params and not _same(current[k], v)}
+        changed = {
+            k: v for k, v in self.fitted_params_.items() if k not in self.runtime_params and not _same(current[k], v)
+        }
         return copy.copy(self).set_params(**changed) if changed else self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -126,7 +136,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def _runtime_features(self) -> FrozenFeatures:
         """``features_`` with this model's current cache and batch size: they change how, not what, it computes."""
         own = self.features_.get_params()
-        changed = {k: v for k, v in self.get_params().items() if k in ("cache", "batch_size") and k in own and own[k] != v}
+        changed = {
+            k: v for k, v in self.get_params().items() if k in ("cache", "batch_size") and k in own and own[k] != v
+        }
         return copy.copy(self.features_).set_params(**changed) if changed else self.features_
 
     def _chunk(self) -> int:
@@ -153,7 +165,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         config = {
             "strategy": fitted.strategy,
             "labels": self.classes_.tolist(),
-            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in portable_params(fitted.get_params()).items()},
+            "params": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in portable_params(fitted.get_params()).items()
+            },
             "data": self.data_,
             **config,
             "training": self.training_info_,
@@ -231,8 +245,8 @@ def check_fingerprint(encoder: Encoder, record: dict, path: str | Path) -> None:
     if record.get("tokenizer_fingerprint", encoder.tokenizer_fingerprint()) != encoder.tokenizer_fingerprint():
         raise FingerprintMismatchError(
             f"{path} was trained on encoder {record['name']} with another tokenizer than the one at {encoder.source} "
-            "(same weights, but other vocabulary, lower-casing or special tokens); use the tokenizer it was trained with "
-            "or retrain the model"
+            "(same weights, but other vocabulary, lower-casing or special tokens); use the tokenizer it was trained "
+            "with or retrain the model"
         )
 
 
@@ -243,5 +257,7 @@ def check_spec(features: FrozenFeatures, config: dict, path: str | Path) -> None
         return
     differences = FeatureSpec.from_dict(config["features"]).differences(features.spec_)
     if differences:
-        raise ModelFormatError(f"{path} was trained on other features than its config now gives ({'; '.join(differences)}, "
-                               "saved vs now); retrain the model, or restore its headstart.json")
+        raise ModelFormatError(
+            f"{path} was trained on other features than its config now gives ({'; '.join(differences)}, "
+            "saved vs now); retrain the model, or restore its headstart.json"
+        )

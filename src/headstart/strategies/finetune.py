@@ -20,7 +20,15 @@ from torch import nn
 from .. import artifacts
 from ..costs import count_parameters
 from ..data import first_occurrence, stratified_split
-from ..encoders import Encoder, combine_layers, fingerprint_of, layer_numbers, pool, with_instruction, without_transformers_bars
+from ..encoders import (
+    Encoder,
+    combine_layers,
+    fingerprint_of,
+    layer_numbers,
+    pool,
+    with_instruction,
+    without_transformers_bars,
+)
 from ..errors import HeadstartError, ModelFormatError
 from ..features import FEATURE_CONSTRAINTS, FeatureSpec, FrozenFeatures
 from ..heads import HEADS, head_from_state, make_head, sample_weights, train_head, validation_scores
@@ -60,7 +68,9 @@ def unfreeze(model: nn.Module, kind: str, k: int | None) -> None:
         if layers is None:
             raise HeadstartError("partial:K needs a BERT-like encoder (model.encoder.layer); use full or lp-ft")
         if k > len(layers):
-            raise HeadstartError(f"partial:{k} asks for more layers than the encoder's {len(layers)}; use partial:{len(layers)} or full")
+            raise HeadstartError(
+                f"partial:{k} asks for more layers than the encoder's {len(layers)}; use partial:{len(layers)} or full"
+            )
         for layer in layers[-k:]:
             layer.requires_grad_(True)
 
@@ -70,8 +80,8 @@ def check_reads_last_layer(layers, num_layers: int) -> None:
     read = {layer % (num_layers + 1) for layer in layer_numbers(layers)}
     if num_layers not in read:
         raise HeadstartError(
-            f"layers {layer_numbers(layers)} leave out the last layer, so the layers above them would get no training signal; "
-            "include -1 when the encoder trains, or read lower layers with the frozen strategy"
+            f"layers {layer_numbers(layers)} leave out the last layer, so the layers above them would get no "
+            "training signal; include -1 when the encoder trains, or read lower layers with the frozen strategy"
         )
 
 
@@ -103,7 +113,8 @@ def train_end_to_end(
     weights = sample_weights(y, int(y.max()) + 1, class_weight)
     encoder_params = [p for p in encoder.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
-        [{"params": encoder_params, "lr": encoder_lr}, {"params": list(head.parameters()), "lr": head_lr}], weight_decay=0.01
+        [{"params": encoder_params, "lr": encoder_lr}, {"params": list(head.parameters()), "lr": head_lr}],
+        weight_decay=0.01,
     )
     steps = epochs * math.ceil(len(train) / batch_size)
     warmup = max(1, int(warmup_fraction * steps))
@@ -144,14 +155,21 @@ def train_end_to_end(
         elif epoch - best["epoch"] >= patience:
             break
     if best["state"] is None:
-        raise HeadstartError("fine-tuning diverged (the validation loss was never finite); lower --encoder-lr or use lp-ft")
+        raise HeadstartError(
+            "fine-tuning diverged (the validation loss was never finite); lower --encoder-lr or use lp-ft"
+        )
     encoder.model.load_state_dict(best["state"][0])
     head.load_state_dict(best["state"][1])
     encoder.model.eval()
     head.eval()
     source = "held-out split" if len(val) else "training data (nothing held out)"
     validation = {**validation_scores(y[watch], best["predicted"], source, len(watch)), "loss": best["loss"]}
-    return {"epochs_run": epoch, "best_epoch": best["epoch"], "validation": validation, "encoder_backward_passes": backward_passes}
+    return {
+        "epochs_run": epoch,
+        "best_epoch": best["epoch"],
+        "validation": validation,
+        "encoder_backward_passes": backward_passes,
+    }
 
 
 HEAD_LR = 1e-2
@@ -178,7 +196,9 @@ class FineTunedClassifier(TextClassifier):
         "layers": Rule((LayerNumbers(),), "'last4' and 'auto' are for the frozen strategy"),
         "head": Rule((Options(HEADS),), "the token head reads token states, which only the frozen strategy keeps"),
         "encoder_lr": Rule((Real(0, low_open=True),)),
-        "head_lr": Rule((None, Real(0, low_open=True)),),
+        "head_lr": Rule(
+            (None, Real(0, low_open=True)),
+        ),
         "epochs": Rule((Whole(1),)),
         "validation_fraction": Rule((Real(0, 1, high_open=True),)),
         "class_weight": Rule((None, Options(("balanced",))), "leave it unset to weight every example alike"),
@@ -225,17 +245,33 @@ class FineTunedClassifier(TextClassifier):
 
     def _check_combination(self) -> None:
         if self.strategy == "lp-ft" and self.head != "linear":
-            raise InvalidParameterError(lambda n: f"lp-ft fine-tunes from a linear probe, so its head is linear (got "
-                                                  f"{n.setting('head', self.head)}); leave {n('head')} unset, or use full or "
-                                                  "partial:K for an mlp head")
+            raise InvalidParameterError(
+                lambda n: (
+                    f"lp-ft fine-tunes from a linear probe, so its head is linear (got "
+                    f"{n.setting('head', self.head)}); leave {n('head')} unset, or use full or "
+                    "partial:K for an mlp head"
+                )
+            )
         if self.strategy == "lp-ft" and self.head_lr is not None:
-            raise InvalidParameterError(lambda n: f"{n.setting('strategy', 'lp-ft')} does not use {n('head_lr')}: its probed "
-                                                  f"head trains at {n('encoder_lr')}, so the fine-tune does not undo the probe")
+            raise InvalidParameterError(
+                lambda n: (
+                    f"{n.setting('strategy', 'lp-ft')} does not use {n('head_lr')}: its probed "
+                    f"head trains at {n('encoder_lr')}, so the fine-tune does not undo the probe"
+                )
+            )
 
     def _features(self, encoder, cache) -> FrozenFeatures:
         """The features stage over ``encoder`` (a name, or the fine-tuned Encoder) with this model's options, fitted."""
-        return FrozenFeatures(encoder, self.pooling, self.layers, self.layer_combine, self.normalize, self.instruction,
-                              self.max_length, cache=cache).fit()
+        return FrozenFeatures(
+            encoder,
+            self.pooling,
+            self.layers,
+            self.layer_combine,
+            self.normalize,
+            self.instruction,
+            self.max_length,
+            cache=cache,
+        ).fit()
 
     @own_random_state
     def fit(self, X, y) -> FineTunedClassifier:
@@ -254,8 +290,17 @@ class FineTunedClassifier(TextClassifier):
             # validation loss that early stopping then refuses to leave.
             probe_features = spec.combine(frozen.per_layer([texts[i] for i in train], warn=False))
             # A probe at the best-loss C can be so sure of the training rows that the fine-tune gets little gradient.
-            head, probe_info = train_head(probe_features, codes[train], len(self.classes_), "linear", None, self.class_weight, 0.0,
-                                          self.seed, within_one_se=True)
+            head, probe_info = train_head(
+                probe_features,
+                codes[train],
+                len(self.classes_),
+                "linear",
+                None,
+                self.class_weight,
+                0.0,
+                self.seed,
+                within_one_se=True,
+            )
             head.train()
         else:
             torch.manual_seed(self.seed)
@@ -265,9 +310,19 @@ class FineTunedClassifier(TextClassifier):
         unfreeze(self.encoder_.model, kind, k)
         trainable = count_parameters(self.encoder_.model, trainable_only=True) + count_parameters(head)
         info = train_end_to_end(
-            self.encoder_, head, texts, codes, train=train, val=val, features=spec,
-            encoder_lr=self.encoder_lr, head_lr=self.encoder_lr if kind == "lp-ft" else (self.head_lr or HEAD_LR),
-            epochs=self.epochs, batch_size=self.batch_size, class_weight=self.class_weight, seed=self.seed,
+            self.encoder_,
+            head,
+            texts,
+            codes,
+            train=train,
+            val=val,
+            features=spec,
+            encoder_lr=self.encoder_lr,
+            head_lr=self.encoder_lr if kind == "lp-ft" else (self.head_lr or HEAD_LR),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            class_weight=self.class_weight,
+            seed=self.seed,
         )
         self.encoder_.model.requires_grad_(False)
         self.head_ = head
@@ -275,10 +330,17 @@ class FineTunedClassifier(TextClassifier):
         self.encoder_._fingerprint = fingerprint_after
         self.features_ = self._features(self.encoder_, False)
         self.training_info_ = fit_report(
-            start, forward_passes=probe_passes + self.encoder_.forward_passes, trainable=trainable,
+            start,
+            forward_passes=probe_passes + self.encoder_.forward_passes,
+            trainable=trainable,
             frozen=self.encoder_.parameter_count() + count_parameters(head) - trainable,
-            backward_passes=info.pop("encoder_backward_passes"), validation=info.pop("validation"), truncated=truncated,
-            **info, probe=probe_info or None, base_fingerprint=base.fingerprint(), fingerprint_after=fingerprint_after,
+            backward_passes=info.pop("encoder_backward_passes"),
+            validation=info.pop("validation"),
+            truncated=truncated,
+            **info,
+            probe=probe_info or None,
+            base_fingerprint=base.fingerprint(),
+            fingerprint_after=fingerprint_after,
         )
         return self
 
@@ -296,8 +358,10 @@ class FineTunedClassifier(TextClassifier):
                 self.encoder_.model.save_pretrained(staging / "encoder", safe_serialization=True)
             self.encoder_.tokenizer.save_pretrained(staging / "encoder")
 
-        config = {"encoder": {**encoder_record(self.encoder_), "spec": "encoder/ (saved in this folder)"},
-                  "features": self.features_.spec_.to_dict()}
+        config = {
+            "encoder": {**encoder_record(self.encoder_), "spec": "encoder/ (saved in this folder)"},
+            "features": self.features_.spec_.to_dict(),
+        }
         return config, {"head": self.head_.state_dict()}, write_encoder
 
     @classmethod

@@ -61,7 +61,9 @@ class FrozenEncoderClassifier(TextClassifier):
         "lexical": Rule((Boolean(),)),
         "C": Rule((None, Real(0, C_LIMIT, low_open=True)), "leave it unset to choose it by cross-validation"),
         "class_weight": Rule((None, Options(("balanced",))), "leave it unset to weight every example alike"),
-        "validation_fraction": Rule((None, Real(0, 1, high_open=True)),),
+        "validation_fraction": Rule(
+            (None, Real(0, 1, high_open=True)),
+        ),
         "seed": SEED,
     }
 
@@ -103,18 +105,36 @@ class FrozenEncoderClassifier(TextClassifier):
 
     def _check_combination(self) -> None:
         if self.C is not None and self.head == "mlp":
-            raise InvalidParameterError(lambda n: f"{n('C')} is the linear head's regularisation; the mlp head stops early "
-                                                  f"instead: leave {n('C')} unset, or use {n.setting('head', 'linear')}")
+            raise InvalidParameterError(
+                lambda n: (
+                    f"{n('C')} is the linear head's regularisation; the mlp head stops early "
+                    f"instead: leave {n('C')} unset, or use {n.setting('head', 'linear')}"
+                )
+            )
         if self.validation_fraction is not None and self.head != "mlp":
-            raise InvalidParameterError(lambda n: f"{n.setting('head', self.head)} does not use {n('validation_fraction')}: its C "
-                                                  "is chosen by cross-validation; the held-out split is for the mlp head's early "
-                                                  "stopping")
+            raise InvalidParameterError(
+                lambda n: (
+                    f"{n.setting('head', self.head)} does not use {n('validation_fraction')}: its C "
+                    "is chosen by cross-validation; the held-out split is for the mlp head's early "
+                    "stopping"
+                )
+            )
 
     def _features(self, layers, encoder=None) -> FrozenFeatures:
         """The features stage with this model's options and these layers, fitted (the encoder loads once a process);
         ``encoder`` is what a saved model names (``encoder_spec``)."""
-        return FrozenFeatures(encoder or self.encoder, self.pooling, layers, self.layer_combine, self.normalize, self.instruction,
-                              self.max_length, self.precision, self.batch_size, self.cache).fit()
+        return FrozenFeatures(
+            encoder or self.encoder,
+            self.pooling,
+            layers,
+            self.layer_combine,
+            self.normalize,
+            self.instruction,
+            self.max_length,
+            self.precision,
+            self.batch_size,
+            self.cache,
+        ).fit()
 
     def _rows(self, spec: FeatureSpec, per_layer: np.ndarray, texts: list[str]) -> np.ndarray:
         """The head's input: the spec's features, and the lexical terms beside them."""
@@ -123,10 +143,19 @@ class FrozenEncoderClassifier(TextClassifier):
             return features
         return np.hstack([features, lexical.transform(self.vectorizers_, texts).toarray().astype(np.float32)])
 
-    def _train_head(self, rows: np.ndarray, states: list[torch.Tensor] | None, layers: tuple[int, ...], codes: np.ndarray):
+    def _train_head(
+        self, rows: np.ndarray, states: list[torch.Tensor] | None, layers: tuple[int, ...], codes: np.ndarray
+    ):
         if self.head == "tokens":
-            return token_head.train_token_head(rows, token_features(states, layers, self.layer_combine), codes, len(self.classes_),
-                                               self.C, self.class_weight, self.seed)
+            return token_head.train_token_head(
+                rows,
+                token_features(states, layers, self.layer_combine),
+                codes,
+                len(self.classes_),
+                self.C,
+                self.class_weight,
+                self.seed,
+            )
         fraction = MLP_VALIDATION_FRACTION if self.validation_fraction is None else self.validation_fraction
         return train_head(rows, codes, len(self.classes_), self.head, self.C, self.class_weight, fraction, self.seed)
 
@@ -152,14 +181,21 @@ class FrozenEncoderClassifier(TextClassifier):
         if self.lexical:
             self.vectorizers_ = lexical.fit_vectorizers(texts, lexical.BESIDE_ENCODER)
         specs = {layers: features.spec_.with_layers(layers) for layers in candidates}
-        fits = {layers: self._train_head(self._rows(spec, per_layer, texts), states, layers, codes) for layers, spec in specs.items()}
+        fits = {
+            layers: self._train_head(self._rows(spec, per_layer, texts), states, layers, codes)
+            for layers, spec in specs.items()
+        }
         validations = {c: fits[c][1].get("validation") or {} for c in candidates}
         scores = {c: validations[c].get("accuracy") for c in candidates}
         if len(candidates) > 1 and None in scores.values():
-            warn("layers='auto' found no validation data to compare layer sets (every class has a single "
-                 "example, or the mlp head has validation_fraction=0); using the last four layers")
+            warn(
+                "layers='auto' found no validation data to compare layer sets (every class has a single "
+                "example, or the mlp head has validation_fraction=0); using the last four layers"
+            )
         self.layers_ = choose_layers(candidates, scores, validations[candidates[0]].get("examples", len(texts)))
-        self.features_ = features if self.layers_ == features.spec_.layers else clone(features).set_params(layers=self.layers_).fit()
+        self.features_ = (
+            features if self.layers_ == features.spec_.layers else clone(features).set_params(layers=self.layers_).fit()
+        )
         self.head_, head_info = fits[self.layers_]
         self._warn_indistinct(texts, self._rows(self.features_.spec_, per_layer, texts))
         done = time.perf_counter()
@@ -172,9 +208,14 @@ class FrozenEncoderClassifier(TextClassifier):
             "fingerprint_after": encoder.fingerprint_now(),
         }
         self.training_info_ = fit_report(
-            start, forward_passes=encoder.forward_passes - passes_before, trainable=count_parameters(self.head_),
-            frozen=encoder.parameter_count(), validation=details.pop("validation", None), truncated=truncated,
-            seconds={"load": loaded - start, "encode": encoded - loaded, "head": done - encoded}, **details,
+            start,
+            forward_passes=encoder.forward_passes - passes_before,
+            trainable=count_parameters(self.head_),
+            frozen=encoder.parameter_count(),
+            validation=details.pop("validation", None),
+            truncated=truncated,
+            seconds={"load": loaded - start, "encode": encoded - loaded, "head": done - encoded},
+            **details,
         )
         return self
 
@@ -183,12 +224,19 @@ class FrozenEncoderClassifier(TextClassifier):
         cannot tell them apart, and CV takes them for copies of one text."""
         vectors, distinct = len(set(first_of_rows(rows))), len(set(texts))
         if vectors < distinct:
-            warn(f"{distinct} different texts have only {count(vectors, 'distinct feature vector')} with pooling={self.pooling!r} "
-                 f"and layers {list(self.layers_)}, so the head cannot tell them apart; choose other layers or pooling")
+            warn(
+                f"{distinct} different texts have only {count(vectors, 'distinct feature vector')} "
+                f"with pooling={self.pooling!r} "
+                f"and layers {list(self.layers_)}, so the head cannot tell them apart; choose other layers or pooling"
+            )
 
-    def _check_token_memory(self, features: FrozenFeatures, texts: list[str], candidates: list[tuple[int, ...]]) -> None:
+    def _check_token_memory(
+        self, features: FrozenFeatures, texts: list[str], candidates: list[tuple[int, ...]]
+    ) -> None:
         encoder, spec = features.encoder_, features.spec_
-        lengths = encoder.tokenize(with_instruction(texts, spec.instruction), spec.max_length, padding=False)["input_ids"]
+        lengths = encoder.tokenize(with_instruction(texts, spec.instruction), spec.max_length, padding=False)[
+            "input_ids"
+        ]
         hidden = encoder.hidden_size
         width = max(hidden if self.layer_combine == "mean" else len(layers) * hidden for layers in candidates)
         token_head.check_memory(len(texts), sum(map(len, lengths)), (encoder.num_layers + 1) * hidden, width)
@@ -202,7 +250,9 @@ class FrozenEncoderClassifier(TextClassifier):
         rows = torch.as_tensor(self._rows(features.spec_, per_layer, texts))
         with torch.no_grad():
             if tokens:
-                logits = self.head_(rows, *token_head.pack_tokens(token_features(states, self.layers_, self.layer_combine)))
+                logits = self.head_(
+                    rows, *token_head.pack_tokens(token_features(states, self.layers_, self.layer_combine))
+                )
             else:
                 logits = self.head_(rows)
             return torch.softmax(logits, dim=1).numpy()
@@ -211,9 +261,17 @@ class FrozenEncoderClassifier(TextClassifier):
         config = {
             "encoder": encoder_record(self.features_.encoder_),
             "features": self.features_.spec_.to_dict(),
-            "head": {"kind": self.head, "n_features": int(next(self.head_.parameters()).shape[1]), "n_classes": len(self.classes_)},
+            "head": {
+                "kind": self.head,
+                "n_features": int(next(self.head_.parameters()).shape[1]),
+                "n_classes": len(self.classes_),
+            },
         }
-        return config, {"head": self.head_.state_dict()}, (lambda staging: lexical.write(self.vectorizers_, staging)) if self.lexical else None
+        return (
+            config,
+            {"head": self.head_.state_dict()},
+            (lambda staging: lexical.write(self.vectorizers_, staging)) if self.lexical else None,
+        )
 
     @classmethod
     def _saved_params(cls, config: dict) -> dict:

@@ -20,7 +20,6 @@ from ..heads import C_LIMIT
 from ..params import Options, Real, Rule, Whole
 from .base import TextClassifier, fit_report
 
-
 # Suits L2-normalised TF-IDF rows, whose logits are small at scikit-learn's default C=1.
 DEFAULT_C = 10.0
 
@@ -52,7 +51,11 @@ class TfidfClassifier(TextClassifier):
         regression.fit(self._features(texts), codes)
         self.coef_, self.intercept_ = regression.coef_.astype(np.float32), regression.intercept_.astype(np.float32)
         self.training_info_ = fit_report(
-            start, forward_passes=0, trainable=int(self.coef_.size + self.intercept_.size), frozen=0, C=C,
+            start,
+            forward_passes=0,
+            trainable=int(self.coef_.size + self.intercept_.size),
+            frozen=0,
+            C=C,
             C_chosen_by="default" if self.C is None else "given",
             vocabulary={name: len(v.vocabulary_) for name, v in self.vectorizers_.items()},
         )

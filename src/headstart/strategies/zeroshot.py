@@ -34,8 +34,10 @@ def label_prompts(label_descriptions: dict | None, classes) -> list[str]:
     check_descriptions(descriptions)
     undescribed = [str(c) for c in classes if str(c) not in descriptions]
     if descriptions and undescribed:
-        warn(f"{count(len(undescribed), 'label')} without a description {'is' if len(undescribed) == 1 else 'are'} "
-             f"matched by name: {', '.join(undescribed)}")
+        warn(
+            f"{count(len(undescribed), 'label')} without a description {'is' if len(undescribed) == 1 else 'are'} "
+            f"matched by name: {', '.join(undescribed)}"
+        )
     return [descriptions.get(str(c), str(c)) for c in classes]
 
 
@@ -45,7 +47,9 @@ class ZeroShotClassifier(TextClassifier):
     strategy = "zero-shot"
     _parameter_constraints = {
         **FEATURE_CONSTRAINTS,
-        "label_descriptions": Rule((None, Instance((Mapping,), "a mapping {label: description}")),),
+        "label_descriptions": Rule(
+            (None, Instance((Mapping,), "a mapping {label: description}")),
+        ),
         "layers": Rule((LayerNumbers(),), "'last4' and 'auto' are for the frozen strategy"),
     }
 
@@ -74,8 +78,18 @@ class ZeroShotClassifier(TextClassifier):
         self.cache = cache
 
     def _features(self, encoder=None) -> FrozenFeatures:
-        return FrozenFeatures(encoder or self.encoder, self.pooling, self.layers, self.layer_combine, True, self.instruction,
-                              self.max_length, self.precision, self.batch_size, self.cache).fit()
+        return FrozenFeatures(
+            encoder or self.encoder,
+            self.pooling,
+            self.layers,
+            self.layer_combine,
+            True,
+            self.instruction,
+            self.max_length,
+            self.precision,
+            self.batch_size,
+            self.cache,
+        ).fit()
 
     @staticmethod
     def _embed(features: FrozenFeatures, texts: list[str]) -> torch.Tensor:
@@ -91,8 +105,13 @@ class ZeroShotClassifier(TextClassifier):
         passes = encoder.forward_passes
         prompts = label_prompts(self.label_descriptions, self.classes_)
         self.label_embeddings_ = self._embed(self.features_, prompts)
-        self.training_info_ = fit_report(start, forward_passes=encoder.forward_passes - passes, trainable=0,
-                                         frozen=encoder.parameter_count(), label_prompts=prompts)
+        self.training_info_ = fit_report(
+            start,
+            forward_passes=encoder.forward_passes - passes,
+            trainable=0,
+            frozen=encoder.parameter_count(),
+            label_prompts=prompts,
+        )
         return self
 
     def _proba(self, features: FrozenFeatures, texts: list[str]) -> np.ndarray:

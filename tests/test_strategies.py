@@ -248,3 +248,23 @@ def test_tfidf_options_are_checked_and_its_card_names_its_features(toy_data, tmp
         headstart.build("tfidf", C=0).fit(texts, labels)
     card = headstart.build("tfidf").fit(texts, labels).save(tmp_path / "m").joinpath("README.md").read_text()
     assert "- Features: TF-IDF of " in card and "pooling" not in card
+
+
+def test_the_learning_rate_schedule_is_transformers_linear_one_a_step_ahead_in_the_warm_up():
+    from transformers import get_linear_schedule_with_warmup
+
+    from headstart.strategies.finetune import linear_warmup_decay
+
+    def rates(make) -> list[float]:
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        schedule, seen = make(optimizer), []
+        for _ in range(20):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            schedule.step()
+        return seen
+
+    ours = rates(lambda o: linear_warmup_decay(o, warmup=4, steps=20))
+    theirs = rates(lambda o: get_linear_schedule_with_warmup(o, num_warmup_steps=4, num_training_steps=20))
+    assert ours[:3] == pytest.approx(theirs[1:4]) and ours[0] > 0 == theirs[0]  # warm-up: one step ahead
+    assert ours[4:] == pytest.approx(theirs[4:])  # decay: the same

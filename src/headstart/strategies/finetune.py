@@ -85,6 +85,14 @@ def check_reads_last_layer(layers, num_layers: int) -> None:
         )
 
 
+def linear_warmup_decay(optimizer: torch.optim.Optimizer, warmup: int, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """transformers' ``get_linear_schedule_with_warmup`` one step ahead in the warm-up: its first step has a learning
+    rate of 0, which wastes one of the few steps a few-shot fit has (``benchmarks/schedule.py`` measures the cost)."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup))
+    )
+
+
 def train_end_to_end(
     encoder: Encoder,
     head: nn.Module,
@@ -117,10 +125,7 @@ def train_end_to_end(
         weight_decay=0.01,
     )
     steps = epochs * math.ceil(len(train) / batch_size)
-    warmup = max(1, int(warmup_fraction * steps))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup))
-    )
+    schedule = linear_warmup_decay(optimizer, max(1, int(warmup_fraction * steps)), steps)
 
     def logits_of(rows: np.ndarray) -> torch.Tensor:
         # Right padding, as Encoder._forward pads for prediction: left padding would shift BERT's absolute positions.

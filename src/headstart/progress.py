@@ -1,6 +1,6 @@
 """Progress reporting without printing: the API announces work, whoever installed a reporter shows it.
 
-The CLI installs a rich progress bar; library users see nothing unless they install their own.
+The CLI shows bars on a terminal and plain lines in a log; library users see nothing unless they install their own.
 """
 
 from __future__ import annotations

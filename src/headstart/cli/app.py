@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 import warnings
+from collections.abc import Callable
+from datetime import timedelta
 
 import typer
 from rich.console import Console
@@ -28,14 +31,45 @@ err = Console(stderr=True, soft_wrap=True, markup=False)
 state = {"debug": False, "quiet": False}
 
 
+# A redirected run (a log file, CI) writes one plain line per task this often, and one when the task ends.
+LOG_EVERY_S = 30.0
+# Fewer of these quick units than this are done before a bar is worth drawing. A unit not named here (a compare's
+# runs) is slow enough to show, however few.
+FEWEST_SHOWN = {"texts": 64, "steps": 64}
+
+
+def _rate(per_second: float | None, unit: str) -> str:
+    """``1,234 texts/s``, or ``31.9 s each`` for units slower than one a second."""
+    if not per_second:
+        return ""
+    return f"{per_second:,.0f} {unit}/s" if per_second >= 1 else f"{1 / per_second:,.1f} s each"
+
+
+def _duration(seconds: float) -> str:
+    return str(timedelta(seconds=int(seconds)))
+
+
+def _line(description: str, done: int, total: int, unit: str, elapsed: float) -> str:
+    """One progress line for a log: what, how far, how fast, how long (and, unfinished, how long still)."""
+    parts = [
+        f"{description}: {done:,}/{total:,} {unit}",
+        _rate(done / elapsed if elapsed else None, unit),
+        f"{_duration(elapsed)} elapsed",
+    ]
+    if done < total and done:
+        parts.append(f"about {_duration(elapsed * (total - done) / done)} left")
+    return ", ".join(part for part in parts if part)
+
+
 class _Rate(ProgressColumn):
     def render(self, task) -> Text:
-        return Text(f"{task.speed:,.0f} {task.fields.get('unit', '')}/s" if task.speed else "", style="cyan")
+        return Text(_rate(task.speed, task.fields.get("unit", "")), style="cyan")
 
 
 @contextlib.contextmanager
-def session():
-    """Progress bars on stderr, warnings as one line each (once), quiet with --quiet."""
+def session(clock: Callable[[], float] = time.monotonic):
+    """Progress on stderr (bars on a terminal, a plain line every LOG_EVERY_S seconds elsewhere), warnings as one
+    line each (once), quiet with --quiet. ``clock`` times the tasks."""
     seen: set[str] = set()
 
     def show_warning(message, category, *args, **kwargs):
@@ -44,24 +78,42 @@ def session():
             seen.add(text)
             err.print(f"warning: {text}", markup=False, highlight=False)
 
+    animate = err.is_terminal and not err.is_dumb_terminal
     bars = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         _Rate(),
-        TimeRemainingColumn(),
+        TimeRemainingColumn(elapsed_when_finished=True),
         console=err,
-        disable=state["quiet"],
+        disable=state["quiet"] or not animate,
         transient=False,
+        get_time=clock,
     )
 
-    def reporter(description: str, total: int, unit: str):
-        if total < 64:  # small jobs finish before a bar is worth drawing
-            return lambda n: None
+    def bar(description: str, total: int, unit: str) -> Callable[[int], None]:
         if not bars.live.is_started:
             bars.start()
         task_id = bars.add_task(description, total=total, unit=unit)
         return lambda n: bars.advance(task_id, n)
+
+    def log_lines(description: str, total: int, unit: str) -> Callable[[int], None]:
+        started = last = clock()
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done, last
+            finished_before, done, now = done >= total, done + n, clock()
+            if (done >= total and not finished_before) or (done < total and now - last >= LOG_EVERY_S):
+                last = now
+                err.print(_line(description, done, total, unit, now - started), markup=False, highlight=False)
+
+        return advance
+
+    def reporter(description: str, total: int, unit: str) -> Callable[[int], None]:
+        if state["quiet"] or total < FEWEST_SHOWN.get(unit, 0):
+            return lambda n: None
+        return (bar if animate else log_lines)(description, total, unit)
 
     with warnings.catch_warnings():  # restores showwarning on the way out
         warnings.simplefilter("always", HeadstartWarning)

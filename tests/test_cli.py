@@ -425,7 +425,11 @@ def test_a_damaged_model_config_is_one_line(trained, tmp_path, capsys):
     del config["encoder"]
     (trained / "headstart.json").write_text(json.dumps(config))
     code, _, err = run(["predict", trained, write(tmp_path, "x.txt", "good\n")], capsys)
-    assert code == 2 and "is damaged" in err and "Traceback" not in err
+    assert code == 2 and "headstart.json was changed after the model was saved" in err and "Traceback" not in err
+    del config["config_sha256"], config["files"]  # as saved before checksums: the missing field itself is found
+    (trained / "headstart.json").write_text(json.dumps(config))
+    code, _, err = run(["predict", trained, write(tmp_path, "x.txt", "good\n")], capsys)
+    assert code == 2 and "is damaged" in err and "Traceback" not in err and len(err.splitlines()) == 1
 
 
 def test_global_flags_also_work_after_the_command(tmp_path, data_csv, tiny_encoder, capsys):
@@ -660,3 +664,23 @@ def test_predict_and_evaluate_can_leave_the_cache_alone(trained, tmp_path, data_
         code, _, err = run(argv, capsys)
         assert code == 0, err
     assert not private_cache.exists()
+
+
+def test_stdin_is_decoded_as_files_are(trained, capsys, monkeypatch):
+    import io
+
+    def predict_stdin(raw: bytes, *options):
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8"))
+        return run(["predict", trained, "-", *options], capsys)
+
+    code, out, err = predict_stdin(b"caf\xe9 good\n")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "error: stdin is not valid utf-8 text (byte 3); re-save it as UTF-8, or pass its encoding: "
+        "--encoding cp1252 for most Windows files, latin-1, utf-16"
+    ]
+    code, out, _ = predict_stdin(b"caf\xe9 good\n", "--encoding", "latin-1")
+    assert code == 0 and pd.read_csv(io.StringIO(out))["text"].tolist() == ["caf\u00e9 good"]
+    for raw in ("good love\n".encode("utf-16"), b"\xef\xbb\xbfgood love\n"):  # known by their byte-order marks
+        code, out, _ = predict_stdin(raw)
+        assert code == 0 and pd.read_csv(io.StringIO(out))["text"].tolist() == ["good love"]

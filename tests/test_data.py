@@ -203,3 +203,17 @@ def test_the_csv_separator_is_the_one_csv_sniffer_finds_in_plain_files_and_a_quo
     path = tmp_path / "quoted.csv"
     path.write_text('text;label\n"he said ""hi"", then, left";pos\nok;neg\n')  # csv.Sniffer reads a comma here
     assert read_table(path).to_dict("list") == {"text": ['he said "hi", then, left', "ok"], "label": ["pos", "neg"]}
+
+
+def test_multi_line_texts_quoted_by_pandas_are_not_taken_for_swallowed_rows(tmp_path):
+    texts = [
+        "Great flight, friendly crew.\nFood was cold, though.\nSeat was fine, legroom ok.\nWould fly again, maybe.",
+        "short, and sweet",
+        'he said "meh", then\nleft, annoyed\nand, again\n"bye", now',
+    ]
+    texts.append(texts[0])  # a copy is found again, after the first
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame({"text": texts, "label": ["pos", "neg", "neg", "pos"]}).to_csv(path, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_table(path)["text"].tolist() == texts

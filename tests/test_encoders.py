@@ -162,3 +162,39 @@ def test_roberta_style_positions_leave_room_for_the_padding_offset(tmp_path):
     )
     encoder = Encoder(RobertaModel(config), None, "tiny-roberta", str(tmp_path))
     assert encoder.max_positions == 32
+
+
+class TokenizerSpy:
+    """The tokenizer, noting the length of every text it is given."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.lengths = tokenizer, []
+
+    def __call__(self, texts, **options):
+        self.lengths += [len(text) for text in texts]
+        return self.tokenizer(texts, **options)
+
+    def __getattr__(self, name):
+        return getattr(self.tokenizer, name)
+
+
+def test_a_huge_text_is_cut_before_it_is_tokenized_and_counted_as_truncated(tiny_encoder):
+    from headstart.encoders import characters_read
+    from headstart.errors import TruncationWarning
+
+    encoder = Encoder.load(tiny_encoder)
+    reach = characters_read(encoder.max_positions)  # the default max_length, 256, is past the tiny encoder's 64
+    huge = "good flight was late " * 200_000  # 4.2 MB in one text
+    encoder.tokenizer = spy = TokenizerSpy(encoder.tokenizer)
+    with pytest.warns(TruncationWarning, match="1 of 2 texts was longer than 64 tokens"):
+        assert encoder.warn_truncated([huge, "bad"], 256) == 1
+    with pytest.warns(TruncationWarning, match="1 of 1 text was longer than 64 tokens"):
+        vector = encoder.encode([huge])
+    with pytest.warns(TruncationWarning, match="1 of 1 text was longer than 64 tokens"):
+        np.testing.assert_array_equal(vector, encoder.encode([huge[:reach]]))
+    with pytest.warns(TruncationWarning, match="1 of 1 text was longer than 64 tokens"):
+        np.testing.assert_array_equal(encoder.token_states([huge])[0], vector)
+    assert max(spy.lengths) <= reach
+    # Cut where it holds no tokens yet, a text is still counted: it lost the rest of itself.
+    with pytest.warns(TruncationWarning, match="1 of 1 text was longer than 64 tokens"):
+        encoder.encode([" " * reach + "good flight"])

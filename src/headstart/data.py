@@ -134,26 +134,34 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
             f"rows of {path} have more fields than its header; quote the texts that contain "
             f"{'a tab' if separator == chr(9) else repr(separator)}, or remove the extra fields"
         )
-    _warn_swallowed_rows(df, separator, path)
+    _warn_swallowed_rows(df, text, separator, path)
     return df
 
 
-def _warn_swallowed_rows(df: pd.DataFrame, separator: str, path: Path) -> None:
+def _warn_swallowed_rows(df: pd.DataFrame, text: str, separator: str, path: Path) -> None:
     """Warn about a field whose lines look like rows of the file: a quote that is never closed reads the rows after
-    it into one text, and the file still parses."""
+    it into one text, and the file still parses. A field that stands in ``text`` quoted as a CSV writer quotes it
+    (pandas' to_csv, a spreadsheet) was meant to span its lines, whatever they hold."""
     fields = len(df.columns) - 1
-    for column in df.columns:
-        values = df[column].astype(str)
-        for row, value in values[values.str.contains("\n", regex=False)].items():
+    multiline = [df[c].astype(str).str.contains("\n", regex=False) for c in df.columns]
+    rows = np.flatnonzero(np.column_stack(multiline).any(axis=1))
+    searched = 0  # fields stand in the text in row order: each search starts where the last one matched
+    for row, values in zip(rows, df.iloc[rows].astype(str).itertuples(index=False, name=None)):
+        for value in values:
             inner = value.split("\n")[1:]
-            if len(inner) >= 3 and all(
-                line.count(separator) >= fields for line in inner[:-1]
-            ):  # the last holds the quote
-                warn(
-                    f"row {row + 1} of {path} holds {len(inner) + 1} lines that look like rows of the file: if a quote "
-                    "in it is never closed, the rows after it were read into it; check that row's quotes"
-                )
-                return
+            # The last line is left out: it ends at the closing quote, before its row's other fields.
+            if len(inner) < 3 or not all(line.count(separator) >= fields for line in inner[:-1]):
+                continue
+            quoted = '"' + value.replace('"', '""') + '"'
+            found = text.find(quoted, searched)
+            if found >= 0:
+                searched = found + len(quoted)
+                continue
+            warn(
+                f"row {row + 1} of {path} holds {len(inner) + 1} lines that look like rows of the file: if a quote "
+                "in it is never closed, the rows after it were read into it; check that row's quotes"
+            )
+            return
 
 
 def _unquote(field: str) -> str:
@@ -352,7 +360,7 @@ def read_inputs(
     file's columns named in ``keep`` (an id, a date), to carry beside predictions."""
     kept = pd.DataFrame()
     if str(source) == "-":
-        lines = _lines(sys.stdin.read())
+        lines = _lines(_decode_stdin(encoding))
     else:
         path = Path(source)
         if path.suffix.lower() == ".json":  # read as lines, a JSON document would give one text per line of it
@@ -382,6 +390,18 @@ def read_inputs(
             "they keep their rows, with what the model gives an empty text"
         )
     return lines, kept
+
+
+def _decode_stdin(encoding: str) -> str:
+    """Stdin decoded as a file is: its text layer would use the locale's encoding, ignore --encoding and pass
+    undecodable bytes on as lone surrogates, which fail later with a traceback."""
+    raw = getattr(sys.stdin, "buffer", None)
+    if raw is None:  # replaced by a text stream (io.StringIO): it holds text already
+        return sys.stdin.read()
+    try:
+        return _decode(raw.read(), encoding)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"stdin is not valid {encoding} text (byte {exc.start}); {DECODE_ADVICE}") from None
 
 
 def _read_lines(path: Path, encoding: str) -> list[str]:

@@ -28,6 +28,13 @@ PRECISIONS = ("fp32", "bf16")
 LAYER_COMBINES = ("concat", "mean")
 _DEFAULT_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+# A tokenizer reads all of a text before it truncates, in memory many times the text's size, so texts are cut to this
+# many characters a token first. Text makes a token every 3-6 characters, and words are rarely over 20 (MiniLM's longest
+# WordPiece is 18), so the cut lies far past the last token kept and those tokens are the whole text's. Only what
+# makes next to no tokens can carry a text past the cut with tokens to spare: runs of whitespace (WordPiece and
+# SentencePiece drop them) or words over 100 characters (one [UNK] each in WordPiece). Such a text is counted as
+# truncated, as it is.
+CHARACTERS_PER_TOKEN = 64
 
 
 @contextlib.contextmanager
@@ -97,6 +104,11 @@ def tokenizer_fingerprint_of(tokenizer) -> str:
             "options": {k: v for k, v in tokenizer.init_kwargs.items() if isinstance(v, (str, int, float, bool))},
         }
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def characters_read(max_length: int) -> int:
+    """How much of a text is tokenized for ``max_length`` tokens: the text beyond is cut (``CHARACTERS_PER_TOKEN``)."""
+    return CHARACTERS_PER_TOKEN * max_length
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -254,11 +266,14 @@ class Encoder:
             )
 
     def tokenize(self, texts: Sequence[str], max_length: int, padding: bool = True):
+        """Token ids of each text's first ``max_length`` tokens, reading at most ``characters_read`` of it."""
         self.check_max_length(max_length)
+        limit = min(max_length, self.max_positions)
+        reach = characters_read(limit)
         return self.tokenizer(
-            list(texts),
+            [text[:reach] for text in texts],
             truncation=True,
-            max_length=min(max_length, self.max_positions),
+            max_length=limit,
             padding=padding,
             padding_side="right",
             return_tensors="pt" if padding else None,
@@ -353,20 +368,26 @@ class Encoder:
         special = self.tokenizer.num_special_tokens_to_add()
         model = type(getattr(getattr(self.tokenizer, "backend_tokenizer", None), "model", None)).__name__
         per_byte = 1 if model in ("WordPiece", "BPE") else 2
-        long = [p for p in prompts if per_byte * len(p.encode("utf-8")) + special >= limit]
+        reach = characters_read(limit)  # a text cut there still has more bytes than the limit
+        long = [p for p in prompts if per_byte * len(p[:reach].encode("utf-8")) + special >= limit]
         return self._count_truncated(long, limit, len(prompts))
 
     def _warn_truncated(self, prompts: list[str], ids: list[list[int]], limit: int) -> None:
         """``warn_truncated`` for texts already tokenized at the limit: only those that reach it are looked at again."""
-        self._count_truncated([p for p, x in zip(prompts, ids) if len(x) >= limit], limit, len(prompts))
+        reach = characters_read(limit)
+        self._count_truncated(
+            [p for p, x in zip(prompts, ids) if len(x) >= limit or len(p) > reach], limit, len(prompts)
+        )
 
     def _count_truncated(self, candidates: list[str], limit: int, of: int) -> int:
-        if not candidates:
-            return 0
-        # One token past the limit tells a truncated text apart; a full, untruncated tokenization would also make
-        # transformers log a misleading "indexing errors" warning for texts longer than the model's positions.
-        longer = self.tokenizer(candidates, truncation=True, max_length=limit + 1)["input_ids"]
-        truncated = sum(len(x) > limit for x in longer)
+        reach = characters_read(limit)
+        within = [p for p in candidates if len(p) <= reach]  # the others are cut before tokenizing: truncated
+        truncated = len(candidates) - len(within)
+        if within:
+            # One token past the limit tells a truncated text apart; a full, untruncated tokenization would also make
+            # transformers log a misleading "indexing errors" warning for texts longer than the model's positions.
+            longer = self.tokenizer(within, truncation=True, max_length=limit + 1)["input_ids"]
+            truncated += sum(len(x) > limit for x in longer)
         if truncated:
             warn(
                 f"{truncated} of {count(of, 'text')} {(were := 'was' if truncated == 1 else 'were')} "

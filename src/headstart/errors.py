@@ -26,7 +26,11 @@ class FingerprintMismatchError(HeadstartError):
     """A model was trained on other encoder weights than the ones available now."""
 
 
-class OutputExistsError(HeadstartError):
+class OutputError(HeadstartError):
+    """An output cannot be written (a full disk, a folder not writable); what was there before is kept."""
+
+
+class OutputExistsError(OutputError):
     """An output path exists and --force was not given."""
 
 
@@ -62,6 +66,7 @@ __all__ = [
     "HeadstartWarning",
     "ModelFormatError",
     "NotFittedError",
+    "OutputError",
     "OutputExistsError",
     "TruncationWarning",
 ]

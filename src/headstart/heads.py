@@ -80,6 +80,12 @@ def head_from_state(state: dict[str, torch.Tensor]) -> nn.Module:
     return head.eval()
 
 
+def head_shape(head: nn.Module) -> tuple[int, int]:
+    """(input features, classes) of a head: its first layer's inputs, its last layer's outputs."""
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    return linears[0].in_features, linears[-1].out_features
+
+
 def sample_weights(y: np.ndarray, n_classes: int, class_weight: str | None) -> torch.Tensor:
     """One weight per example: all ones, or ``balanced`` (n / (classes * count of its class)) as in scikit-learn."""
     if class_weight is None:

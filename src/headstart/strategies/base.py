@@ -19,7 +19,7 @@ from ..card import model_card
 from ..costs import peak_rss_mb
 from ..data import as_texts, check_labeled, column_of
 from ..encoders import Encoder, encoder_spec
-from ..errors import FingerprintMismatchError, ModelFormatError
+from ..errors import FingerprintMismatchError, HeadstartError, ModelFormatError
 from ..features import CHUNK, FeatureSpec, FrozenFeatures, in_chunks
 from ..params import Rule, Whole, validate
 
@@ -188,11 +188,16 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             raise ModelFormatError(f"{path} holds a {config.get('strategy')!r} model; load it with headstart.load()")
         try:
             model = cls(**cls._saved_params(config))
+            model.check_params()
             model.classes_ = np.asarray(config["labels"])
             model.data_ = config["data"]
             model.training_info_ = config["training"]
             model.fitted_params_ = model.get_params()
             model._restore(path, config)
+        except (FingerprintMismatchError, ModelFormatError):
+            raise
+        except HeadstartError as exc:  # a parameter or layer its encoder cannot give: an edited config
+            raise ModelFormatError(f"{path} cannot be loaded: {exc}") from None
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # a config or tensor file edited or cut short
             raise ModelFormatError(f"{path} is damaged ({type(exc).__name__}: {exc}); retrain the model") from None
         return model
@@ -260,4 +265,13 @@ def check_spec(features: FrozenFeatures, config: dict, path: str | Path) -> None
         raise ModelFormatError(
             f"{path} was trained on other features than its config now gives ({'; '.join(differences)}, "
             "saved vs now); retrain the model, or restore its headstart.json"
+        )
+
+
+def check_count(path: Path, file: str, what: str, found: int, expected: int) -> None:
+    """Refuse a folder whose files disagree (a head for 3 labels beside a config naming 2, say)."""
+    if found != expected:
+        raise ModelFormatError(
+            f"{path / file} has {found} {what} where headstart.json gives {expected}: the folder's "
+            "files do not belong together; retrain the model"
         )

@@ -19,9 +19,18 @@ from ..costs import count_parameters
 from ..encoders import layer_candidates, with_instruction
 from ..errors import count, warn
 from ..features import FEATURE_CONSTRAINTS, FeatureSpec, FrozenFeatures
-from ..heads import C_LIMIT, FROZEN_HEADS, first_of_rows, head_from_state, train_head
+from ..heads import C_LIMIT, FROZEN_HEADS, first_of_rows, head_from_state, head_shape, train_head
 from ..params import Boolean, InvalidParameterError, LayerNumbers, Options, Real, Rule
-from .base import SEED, TextClassifier, check_fingerprint, check_spec, encoder_record, fit_report, own_random_state
+from .base import (
+    SEED,
+    TextClassifier,
+    check_count,
+    check_fingerprint,
+    check_spec,
+    encoder_record,
+    fit_report,
+    own_random_state,
+)
 
 TOKEN_PREDICT_CHUNK = 512  # the token head holds every layer's token states of a chunk
 MLP_VALIDATION_FRACTION = 0.1
@@ -289,6 +298,13 @@ class FrozenEncoderClassifier(TextClassifier):
         self.head_ = token_head.head_from_state(state) if self.head == "tokens" else head_from_state(state)
         if self.lexical:
             self.vectorizers_ = lexical.read(path)
+        terms = sum(len(v.vocabulary_) for v in self.vectorizers_.values()) if self.lexical else 0
+        n_features, n_classes = head_shape(self.head_)
+        check_count(path, "head.safetensors", "classes", n_classes, len(self.classes_))
+        check_count(path, "head.safetensors", "input features", n_features, self.features_.n_features_out_ + terms)
+        if self.head == "tokens":
+            width = self.features_.n_features_out_  # token states are combined across layers as the pooled vectors
+            check_count(path, "head.safetensors", "token features", self.head_.tokens.in_features, width)
 
 
 def token_features(states: list[torch.Tensor], layers: tuple[int, ...], combine: str) -> list[torch.Tensor]:

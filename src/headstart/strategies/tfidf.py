@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from .. import artifacts, lexical
 from ..heads import C_LIMIT
 from ..params import Options, Real, Rule, Whole
-from .base import TextClassifier, fit_report
+from .base import TextClassifier, check_count, fit_report
 
 # Suits L2-normalised TF-IDF rows, whose logits are small at scikit-learn's default C=1.
 DEFAULT_C = 10.0
@@ -76,3 +76,8 @@ class TfidfClassifier(TextClassifier):
         self.vectorizers_ = lexical.read(path)
         weights = artifacts.read_tensors(path, "weights")
         self.coef_, self.intercept_ = weights["coef"].numpy(), weights["intercept"].numpy()
+        rows = 1 if len(self.classes_) == 2 else len(self.classes_)  # scikit-learn's binary form: one row
+        check_count(path, "weights.safetensors", "rows of weights", self.coef_.shape[0], rows)
+        check_count(path, "weights.safetensors", "biases", self.intercept_.shape[0], rows)
+        terms = sum(len(v.vocabulary_) for v in self.vectorizers_.values())
+        check_count(path, "weights.safetensors", "terms", self.coef_.shape[1], terms)

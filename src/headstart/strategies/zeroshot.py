@@ -16,7 +16,7 @@ from ..data import check_descriptions
 from ..errors import HeadstartError, count, warn
 from ..features import FEATURE_CONSTRAINTS, FrozenFeatures
 from ..params import Instance, LayerNumbers, Rule
-from .base import TextClassifier, check_fingerprint, check_spec, encoder_record, fit_report
+from .base import TextClassifier, check_count, check_fingerprint, check_spec, encoder_record, fit_report
 
 TEMPERATURE = 20.0  # turns cosine similarities into soft probabilities; the argmax does not depend on it
 
@@ -127,3 +127,6 @@ class ZeroShotClassifier(TextClassifier):
         check_fingerprint(self.features_.encoder_, config["encoder"], path)
         check_spec(self.features_, config, path)
         self.label_embeddings_ = artifacts.read_tensors(path, "labels")["embeddings"]
+        n_classes, n_features = self.label_embeddings_.shape
+        check_count(path, "labels.safetensors", "labels", n_classes, len(self.classes_))
+        check_count(path, "labels.safetensors", "features", n_features, self.features_.n_features_out_)

@@ -60,3 +60,24 @@ def test_the_token_head_reads_question_types_that_mean_pooling_blurs():
     # Measured over seeds 0-3: linear 0.64-0.67, tokens 0.71-0.79, ahead by 6 to 12 points on every seed.
     assert np.mean(accuracy["tokens"]) >= np.mean(accuracy["linear"]) + 0.05, accuracy
     assert model.training_info_["fingerprint_before"] == model.training_info_["fingerprint_after"]
+
+
+def test_the_quick_start_runs_as_written_on_the_data_the_demo_writes(tmp_path, monkeypatch, capsys):
+    from headstart.cli import main
+
+    def run(*argv: str) -> str:
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(argv))
+        out, err = capsys.readouterr()
+        assert exit_info.value.code in (0, None), err
+        return out
+
+    monkeypatch.chdir(tmp_path)
+    assert "wrote the tweets it used to" in run("demo", "--n-per-class", "20", "--test-size", "60", "--write-data", ".")
+    run("train", "train.csv", "--out", "my-model")
+    run("predict", "my-model", "new.txt", "--out", "predictions.csv", "--proba")
+    assert "accuracy" in run("evaluate", "my-model", "test.csv")
+    assert len((tmp_path / "predictions.csv").read_text().splitlines()) == 61  # a header and one row a held-out tweet
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--write-data", "."])  # the files are there: refused before any work, without --force
+    assert exit_info.value.code == 2 and "train.csv already exists" in capsys.readouterr().err

@@ -16,24 +16,30 @@ def demo(
     n_per_class: int = typer.Option(100, "--n-per-class", help="Training tweets per class."),
     test_size: int = typer.Option(1000, "--test-size", help="Held-out tweets to evaluate on."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Also save the model folder here."),
+    write_data: Optional[Path] = typer.Option(
+        None, "--write-data", help="Also write the tweets it used to this folder: train.csv, test.csv and new.txt."
+    ),
     seed: int = SEED,
     force: bool = FORCE,
 ) -> None:
     """Train the default frozen classifier on airline customer sentiment and show what it did."""
+    from .. import demo as api
     from ..artifacts import check_output_folder
-    from ..demo import run_demo
 
     if out_dir is not None:
         check_output_folder(out_dir, force)
+    if write_data is not None:
+        api.check_data_folder(write_data, force)
     with session():
-        result = run_demo(n_per_class, test_size, seed)
+        result = api.run_demo(n_per_class, test_size, seed)
         if out_dir is not None:
             result["model"].save(out_dir, force=force)
+        written = api.write_data(result, write_data) if write_data is not None else []
     info = result["model"].training_info_
     out.print(
         f"airline customer sentiment, all-MiniLM-L6-v2 frozen with a linear head: "
-        f"{result['train_size']} training tweets "
-        f"({n_per_class} per class), {result['test_size']} held-out tweets"
+        f"{len(result['train'])} training tweets "
+        f"({n_per_class} per class), {len(result['test'])} held-out tweets"
     )
     out.print(
         f"trained in {result['fit_seconds']:.1f} s (encoder load {info['seconds']['load']:.1f} s, "
@@ -47,3 +53,5 @@ def demo(
     print_report(result["report"])
     if out_dir is not None:
         out.print(f"saved the model to {out_dir}")
+    if written:
+        out.print(f"wrote the tweets it used to {', '.join(map(str, written))}")

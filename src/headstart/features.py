@@ -39,6 +39,7 @@ from .errors import TruncationWarning
 from .params import Boolean, Instance, LayerNumbers, Options, Rule, Text, Whole, validate
 
 CHUNK = 4096  # texts whose every-layer vectors are held at once (about 11 KB each for MiniLM)
+SAVE_EVERY = 256  # texts encoded between writes to the cache: all that an interrupted encoding loses
 
 
 @dataclass(frozen=True)
@@ -276,8 +277,18 @@ class FrozenFeatures(TransformerMixin, BaseEstimator):
         found = {sha: v for sha, v in store.get_many(namespace, shas).items() if v.shape == expected}
         missing = list(dict.fromkeys(t for t, s in zip(texts, shas) if s not in found))
         if missing:
-            fresh = self._encode(missing)
-            new = {text_sha(t): v for t, v in zip(missing, fresh)}
-            store.put_many(namespace, new)
-            found.update(new)
+
+            def encode_and_save(part: list[str]) -> np.ndarray:
+                fresh = self._encode(part)
+                store.put_many(namespace, {text_sha(t): v for t, v in zip(part, fresh)})
+                return fresh
+
+            # Longest first, so that each chunk's length-sorted batches pad about as little as one sort of all would.
+            missing.sort(key=len, reverse=True)
+            with warnings.catch_warnings():
+                if len(missing) > SAVE_EVERY:
+                    self.warn_truncated(missing)  # once for all the texts, not once a chunk
+                    warnings.simplefilter("ignore", TruncationWarning)
+                fresh = in_chunks(missing, encode_and_save, expected, SAVE_EVERY, f"encoding with {self.encoder_.name}")
+            found.update(zip(map(text_sha, missing), fresh))
         return np.stack([found[s] for s in shas]) if shas else self._encode([])

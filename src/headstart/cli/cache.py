@@ -25,11 +25,15 @@ def cache(
         out.print_json(json.dumps(found))
         return
     configs = found["feature_configs"]
-    held = (
-        "a damaged file (it is moved aside and rebuilt when next used)"
-        if found["corrupt"]
-        else f"{found['vectors']:,} texts' vectors in {configs} feature config{'' if configs == 1 else 's'}"
-    )
+    if found["corrupt"]:
+        where = ", if its folder is writable" if found["read_only"] else ""
+        held = f"a damaged file (it is moved aside and rebuilt when next used{where})"
+    elif found["unreadable"]:
+        held = f"unreadable ({found['unreadable']}; vectors are encoded without it)"
+    else:
+        held = f"{found['vectors']:,} texts' vectors in {configs} feature config{'' if configs == 1 else 's'}"
+        if found["read_only"]:
+            held += " (read-only: its vectors are read, but new ones are not added)"
     out.print(f"{found['path']}: {held}, {found['bytes'] / 2**20:,.1f} MiB (set HEADSTART_CACHE to move it)")
     if clear:
         out.print(f"cleared: {found['freed_bytes'] / 2**20:,.1f} MiB freed")

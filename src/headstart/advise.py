@@ -102,7 +102,7 @@ def advise(
     subset = rng.permutation(n)[:TFIDF_SAMPLE]  # random rows: a file sorted by label must not look like one class
 
     # A random batch, as training draws them: the sample is in file order, and a file sorted by length would time
-    # its shortest (or longest) texts alone (3-4x off, measured).
+    # its shortest (or longest) texts alone, several times off.
     train_step_per_text = _measure_train_step(
         model, [sample[i] for i in rng.permutation(len(sample))[:batch_size]], classes, max_length
     )
@@ -153,8 +153,8 @@ def advise(
 
 def _measure_train_step(model, texts: list[str], classes: int, max_length: int) -> float:
     """Seconds per text of one forward + backward + AdamW step over the whole encoder: the faster of the second and
-    third steps (the first pays one-off set-up; one step alone can also absorb a garbage-collection pause, measured
-    at 0.25 s against 0.003 s for a tiny encoder's step)."""
+    third steps (the first pays one-off set-up; one step alone can also absorb a garbage-collection pause many times
+    longer than a small encoder's step)."""
     trainee = copy.deepcopy(model.model).train().requires_grad_(True)
     head = make_head("linear", model.hidden_size, classes)
     optimizer = torch.optim.AdamW(list(trainee.parameters()) + list(head.parameters()), lr=1e-5)

@@ -472,8 +472,8 @@ def first_occurrence(keys) -> np.ndarray:
 def split_distinct(split, first: np.ndarray):
     """Run ``split(keep)`` on the distinct items only (``keep``: each item's first copy; see ``first_occurrence``),
     where it returns positions in ``keep`` (a tuple of index arrays, or a list of such tuples), then give every copy
-    its first's side. Copies of one text on both sides make validation a test of memory: on random labels CV read
-    1.0 and chose the largest C. Without copies, this is ``split`` on every row."""
+    its first's side. Copies of one text on both sides make validation a test of memory: on random labels CV looked
+    perfect and chose the largest C. Without copies, this is ``split`` on every row."""
     keep = np.flatnonzero(first == np.arange(len(first)))
     result = split(keep)
     if len(keep) == len(first):

@@ -247,8 +247,8 @@ class Encoder:
     def fingerprint_now(self) -> str:
         """Fingerprint of the weights as they are now: equal to ``fingerprint()`` while θ is frozen.
 
-        Re-hashed only when a weight was written since the last hash (hashing MiniLM takes 0.05 s, a warm head fit
-        0.15 s): every write through torch (an optimizer step, ``copy_``, ``load_state_dict``) bumps the tensor's
+        Re-hashed only when a weight was written since the last hash (hashing costs a sizeable share of a warm head
+        fit): every write through torch (an optimizer step, ``copy_``, ``load_state_dict``) bumps the tensor's
         version counter, and a replaced tensor has a new address. Writes that bypass torch (``.data``, a NumPy
         view) are not seen; ``fingerprint_of(model)`` always re-hashes.
         """
@@ -297,8 +297,8 @@ class Encoder:
         """Pooled vectors of every layer, shape (texts, layers + 1, hidden), float32.
 
         Identical texts are encoded once; texts are sorted by token length and padded per batch only
-        as far as the longest in it. ``precision="bf16"`` runs the matmuls in bfloat16 (autocast): 2-2.5x as
-        fast on CPUs with native bf16 (AVX512-BF16, AMX), much slower on others; vectors stay float32.
+        as far as the longest in it. ``precision="bf16"`` runs the matmuls in bfloat16 (autocast): faster
+        on CPUs with native bf16 (AVX512-BF16, AMX), much slower on others (see BENCHMARKS.md); vectors stay float32.
         """
         unique = list(dict.fromkeys(texts))
         out = np.zeros((len(unique), self.num_layers + 1, self.hidden_size), dtype=np.float32)

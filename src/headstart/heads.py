@@ -34,7 +34,7 @@ CV_MAX_ITER = 100
 FIT_TOLERANCE = 1e-5
 FIT_MAX_ITER = 500
 # Beyond, the penalty is negligible and the objective (scikit-learn's over C n) so flat that L-BFGS-B meets its gradient
-# tolerance far from the optimum: at C = 1e6 on trec6, a CV accuracy of 0.60 where scikit-learn's optimum gives 0.77.
+# tolerance far from the optimum, and CV accuracy falls well below that of scikit-learn's optimum.
 C_LIMIT = 1e4
 NO_CV_C = 1.0  # scikit-learn's default C, for data with no CV: every class has a single example
 NO_CV = "default (every class has a single example, too few for CV)"
@@ -139,7 +139,7 @@ def fit_logistic(
     problems share nothing, so one L-BFGS-B run over their sum reaches each one's optimum, and the k folds of a
     cross-validation cost one optimizer's overhead instead of k. Direction j is rescaled by the square root of
     its approximate Hessian diagonal (softmax curvature times its eigenvalue, plus the penalty), which cuts the
-    iterations 2-3x. Returns W (k, classes, r) and b (k, classes).
+    iterations several-fold. Returns W (k, classes, r) and b (k, classes).
     """
     masks = np.ones((1, len(y))) if masks is None else masks
     k, n, r = len(masks), len(y), Z.shape[1]
@@ -223,10 +223,10 @@ def walk_grid(
     out-of-fold losses at ``grid[i]``, its fits starting from those at ``grid[start]`` (None: from zero).
 
     In practice the loss is a smooth function of C with one valley, so the walk starts at C = 1 (or the grid value
-    nearest ``start``) and goes up the grid while the loss falls, or down if the first step up did not lower it. (On 41
-    benchmark problems this chose the same C as walking the whole path, at half the cost: the large-C fits are the slow
-    ones.) ``within_one_se`` takes the smallest C whose loss is within one standard error of the best (Breiman's one-SE
-    rule) instead.
+    nearest ``start``) and goes up the grid while the loss falls, or down if the first step up did not lower it. (On the
+    benchmark problems this chose the same C as walking the whole path, for less: the large-C fits are the slow ones;
+    see BENCHMARKS.md.) ``within_one_se`` takes the smallest C whose loss is within one standard error of the best
+    (Breiman's one-SE rule) instead.
     """
     losses: dict[int, np.ndarray] = {}
 
@@ -283,11 +283,10 @@ def choose_C(
     """Pick C from ``grid`` by stratified k-fold CV log loss (see ``walk_grid``).
 
     Log loss (the out-of-fold cross-entropy) is a proper scoring rule: with a few dozen CV examples, accuracy
-    moves in steps of one example and ties across much of the grid, so choosing by it scatters C (trec6, 32 per class,
-    five seeds: 0.32 to 1000 by accuracy, 31.6 every time by log loss). The folds of one C are fitted together, each
-    starting from its neighbour C's fit. ``within_one_se`` is for LP-FT's probe, which must leave its fine-tune some
-    gradient (trec6, 32 per class, 5 seeds: LP-FT 0.832 from the best-loss probe, 0.850 from the one-SE one; airline
-    0.730 and 0.737).
+    moves in steps of one example and ties across much of the grid, so choosing by it scatters C from seed to seed,
+    where log loss settles on one. The folds of one C are fitted together, each starting from its neighbour C's fit.
+    ``within_one_se`` is for LP-FT's probe, which must leave its fine-tune some gradient: a probe fitted to the best
+    loss left LP-FT less accurate (see BENCHMARKS.md).
     Returns the chosen C, the out-of-fold predictions made with it (see ``out_of_fold``), and k (None and 0 when
     every class has a single example, too few for CV).
     """
@@ -300,9 +299,9 @@ def choose_C(
     fits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     predictions: dict[int, np.ndarray] = {}
 
-    # A looser tolerance suffices to rank C values; the final fit uses the tight default. (On 40 benchmark samples
-    # 1e-3 against 1e-4: the same mean test accuracy, 6 of 40 C values one grid step apart, 30% faster.) A single C
-    # ranks nothing: its folds are fitted as tightly as the final fit, so that its CV scores are the model's.
+    # A looser tolerance suffices to rank C values (in the benchmark, the same mean test accuracy, in less time); the
+    # final fit uses the tight default. A single C ranks nothing: its folds are fitted as tightly as the final fit, so
+    # that its CV scores are the model's.
     tolerance, max_iter = (CV_TOLERANCE, CV_MAX_ITER) if len(grid) > 1 else (FIT_TOLERANCE, FIT_MAX_ITER)
 
     def evaluate(i: int, start: int | None) -> np.ndarray:
@@ -370,8 +369,7 @@ def validation_scores(y_true: np.ndarray, y_pred: np.ndarray, source: str, n: in
 @contextlib.contextmanager
 def one_thread():
     """Run torch and the BLAS libraries on one thread inside the block: a head's matrices are so small that a second
-    thread only adds synchronisation (measured: 0.13 s against 1.4 s for a bbc head's CV on 2 cores; L-BFGS-B's
-    vector operations were 10x slower on two BLAS threads)."""
+    thread only adds synchronisation, and a head's CV runs several times faster on one thread than on two."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

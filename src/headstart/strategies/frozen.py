@@ -54,7 +54,7 @@ class FrozenEncoderClassifier(TextClassifier):
         instruction: a prefix prepended to every text before encoding.
         lexical: add word and character n-gram TF-IDF of the training texts beside the encoder's vectors (at most
             ``lexical.BESIDE_ENCODER`` terms), in the same head under the same CV'd C. Exact words that mean
-            pooling blurs help topics, question types and spam; tweet sentiment lost a point (see BENCHMARKS.md).
+            pooling blurs help topics, question types and spam, but not tweet sentiment (see BENCHMARKS.md).
         C: the inverse L2 strength of the linear and token heads; None chooses it by stratified CV.
         validation_fraction: held out per class for the mlp head's early stopping; None is 0.1.
         precision: ``fp32`` (default: exact, fast everywhere) or ``bf16`` (faster encoding on CPUs with native
@@ -317,7 +317,7 @@ def choose_layers(candidates: list[tuple[int, ...]], scores: dict, n: int) -> tu
     """The first candidate (the default), unless another beats its CV accuracy by more than one standard error.
 
     With a few examples per class the CV accuracies of feature sets differ by noise more often than not; picking
-    the raw maximum then trades a well-founded default for a lucky draw (measured: 5 points lost on trec6 at n=8).
+    the raw maximum then trades a well-founded default for a lucky draw, and lost accuracy in the benchmark.
     """
     default = candidates[0]
     if scores[default] is None:

@@ -246,7 +246,7 @@ def hs_lpft(train, y, test, seed, encoder_dir):
 
 def hs_full(train, y, test, seed, encoder_dir):
     """headstart ``full``: every weight fine-tuned (but the unused pooler, as for hs_lpft), mean-pooling head, early
-    stopping on a held-out split."""
+    stopping on a held-out split (below 5 held-out examples a class, every epoch on all the data instead)."""
     return _headstart(
         headstart.build("full", encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed),
         train,

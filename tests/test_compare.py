@@ -64,7 +64,8 @@ def test_an_interrupted_comparison_resumes_without_redoing_runs(tmp_path, data, 
     lines = results.read_text().splitlines()
     results.write_text("\n".join(lines[:2]) + "\n" + lines[2][:25])  # two runs kept, a third cut off mid-write
     seen = []
-    runs = compare(tmp_path, data, tiny_encoder, n_per_class=[4], on_run=lambda r, done, total: seen.append(done))
+    with pytest.warns(HeadstartWarning, match="dropped 1 line cut off by a killed run"):
+        runs = compare(tmp_path, data, tiny_encoder, n_per_class=[4], on_run=lambda r, done, total: seen.append(done))
     assert len(runs) == 4 and seen == [1, 2, 3, 4]
     assert [json.loads(x)["seed"] for x in results.read_text().splitlines()[:2]] == [0, 0]
     fewer = compare(tmp_path, data, tiny_encoder, n_per_class=[4], seeds=1)  # resumed with a smaller plan
@@ -328,3 +329,52 @@ def test_compare_warns_about_labels_left_without_a_description(tmp_path, data, t
             seeds=1,
             options={"encoder": tiny_encoder, "label_descriptions": {"pos": "good great"}},
         )
+
+
+def test_the_verdict_never_prefers_a_strategy_that_collapsed_to_one_class():
+    def row(strategy, accuracy, collapsed=0):
+        return {
+            "strategy": strategy,
+            "n_per_class": 8,
+            "seeds": 3,
+            "accuracy": accuracy,
+            "fit_seconds": 1.0,
+            "collapsed": collapsed,
+        }
+
+    text = verdict([row("frozen", 0.6), row("full", 0.7, collapsed=1)])
+    assert text.startswith("With 8 examples per class, frozen is the most accurate (60.0%)")
+    assert "full collapsed to one class in 1 of 3 seeds, so it is left out" in text
+    assert "of full's accuracy" not in text
+    every = verdict([row("frozen", 0.6, collapsed=2), row("full", 0.7, collapsed=1)])
+    assert "most accurate" not in every and "none is recommended" in every
+
+
+def test_a_run_that_collapsed_to_one_class_is_recorded_warned_about_and_marked_in_the_table(tiny_encoder):
+    from headstart.compare import run_one, summarize
+    from headstart.report import table_rows
+
+    # One text under two labels: every prediction is the same class.
+    train, train_y = ["the same words"] * 8, np.array(["pos", "neg"] * 4)
+    test, test_y = ["the same words", "other words"] * 3, np.array(["pos", "neg"] * 3)
+    with pytest.warns(HeadstartWarning, match=r"full \(seed 0, 8 training examples\) collapsed"):
+        record = run_one("full", train, train_y, test, test_y, 0, {"encoder": tiny_encoder, "epochs": 1})
+    assert record["collapsed"] is True
+    runs = [{**record, "n_per_class": 4, "seed": 0, "train_size": 8, "test_size": 6}]
+    assert table_rows(summarize(runs))[0][0] == "full (collapsed 1/1)"
+
+
+def test_a_resumed_comparison_drops_the_line_a_killed_run_cut_off_so_the_file_stays_json_lines(
+    tmp_path, data, tiny_encoder
+):
+    import pandas as pd
+
+    compare(tmp_path, data, tiny_encoder, strategy_names=["tfidf"], n_per_class=[4], seeds=2)
+    results = tmp_path / "cmp" / RESULTS
+    lines = results.read_text().splitlines()
+    results.write_text(lines[0] + "\n" + lines[1][:25])  # the second run killed while writing its line
+    with pytest.warns(HeadstartWarning, match="dropped 1 line cut off by a killed run; that run is done again"):
+        runs = compare(tmp_path, data, tiny_encoder, strategy_names=["tfidf"], n_per_class=[4], seeds=2)
+    table = pd.read_json(results, lines=True)
+    assert sorted(table["seed"]) == [0, 1] and len(runs) == 2
+    assert results.read_text().splitlines()[0] == lines[0]  # the whole record kept as it was

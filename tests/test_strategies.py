@@ -6,7 +6,7 @@ from conftest import sentiment_data
 import headstart
 from headstart import progress
 from headstart.encoders import load_encoder
-from headstart.errors import HeadstartError
+from headstart.errors import HeadstartError, HeadstartWarning
 from headstart.params import InvalidParameterError
 from headstart.strategies import FineTunedClassifier, options_for
 
@@ -75,12 +75,13 @@ def test_partial_trains_only_the_top_layers(tiny_encoder, toy_data):
 def test_lp_ft_starts_from_a_cached_linear_probe(tiny_encoder, toy_data):
     texts, labels = toy_data
     headstart.FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, labels)  # warms the cache
-    model = headstart.build("lp-ft", encoder=tiny_encoder, epochs=2).fit(texts, labels)
+    # 0.3 of 20 a class holds out 6 a class, enough to judge epochs by.
+    model = headstart.build("lp-ft", encoder=tiny_encoder, epochs=2, validation_fraction=0.3).fit(texts, labels)
     assert model.training_info_["probe"]["C_chosen_by"].endswith("-fold CV, one-SE rule")
     # The probe is fitted on the training rows only; the held-out rows judge the fine-tune.
     held_out = model.training_info_["validation"]["examples"]
     assert held_out > 0 and model.training_info_["probe"]["validation"]["examples"] == len(texts) - held_out
-    batches = int(np.ceil(len(texts) * 0.85 / 16))
+    batches = int(np.ceil(len(texts) * 0.7 / 16))
     assert model.training_info_["encoder_backward_passes"] <= 2 * batches
 
 
@@ -268,3 +269,62 @@ def test_the_learning_rate_schedule_is_transformers_linear_one_a_step_ahead_in_t
     theirs = rates(lambda o: get_linear_schedule_with_warmup(o, num_warmup_steps=4, num_training_steps=20))
     assert ours[:3] == pytest.approx(theirs[1:4]) and ours[0] > 0 == theirs[0]  # warm-up: one step ahead
     assert ours[4:] == pytest.approx(theirs[4:])  # decay: the same
+
+
+def test_fine_tuning_too_few_examples_to_hold_out_trains_every_epoch_on_all_the_data(tiny_encoder):
+    # 8 a class would hold out one text a class: too few to tell epochs apart, so nothing is held out.
+    texts, labels = sentiment_data(n_per_class=8)
+    info = headstart.build("full", encoder=tiny_encoder, epochs=3).fit(texts, labels).training_info_
+    assert info["epochs_run"] == info["best_epoch"] == 3
+    assert info["validation"]["source"] == "training data (nothing held out)"
+    assert info["validation"]["examples"] == len(texts)
+
+
+def test_fine_tuning_holds_out_a_split_when_it_has_enough_examples_per_class(tiny_encoder):
+    texts, labels = sentiment_data(n_per_class=40)  # 0.15 of 40 is 6 held out a class
+    info = headstart.build("full", encoder=tiny_encoder, epochs=1).fit(texts, labels).training_info_
+    assert info["validation"]["source"] == "held-out split"
+    assert info["validation"]["examples"] == 12
+
+
+def test_predictions_collapse_when_one_class_takes_nearly_all_of_them_but_not_of_the_labels():
+    from headstart.strategies.finetune import predictions_collapsed
+
+    balanced = np.array(["a"] * 10 + ["b"] * 10)
+    assert predictions_collapsed(balanced, np.array(["a"] * 19 + ["b"]))
+    assert not predictions_collapsed(balanced, np.array(["a"] * 17 + ["b"] * 3))
+    assert not predictions_collapsed(balanced, balanced)
+    # Predicting mostly the class most labels hold is not a collapse.
+    skewed = np.array(["a"] * 18 + ["b"] * 2)
+    assert not predictions_collapsed(skewed, np.array(["a"] * 20))
+    assert not predictions_collapsed(np.array(["a"] * 5), np.array(["a"] * 5))
+
+
+def test_a_fine_tune_whose_predictions_collapse_to_one_class_is_warned_about(tiny_encoder):
+    # One text under two labels: no model can tell the classes apart, so every prediction is the same class.
+    texts, labels = ["the same words"] * 16, ["pos", "neg"] * 8
+    with pytest.warns(HeadstartWarning, match="full collapsed: it predicts almost only one class"):
+        model = headstart.build("full", encoder=tiny_encoder, epochs=1).fit(texts, labels)
+    assert model.training_info_["collapsed"] is True
+
+
+def test_a_fine_tune_that_does_not_collapse_says_so(tiny_encoder, toy_data):
+    texts, labels = toy_data
+    assert (
+        headstart.build("full", encoder=tiny_encoder, epochs=3).fit(texts, labels).training_info_["collapsed"] is False
+    )
+
+
+def test_fine_tuning_reports_its_steps_as_one_progress_task(tiny_encoder, toy_data):
+    texts, labels = toy_data
+    tasks = []
+
+    def reporter(description, total, unit):
+        task = [description, total, unit, 0]
+        tasks.append(task)
+        return lambda n: task.__setitem__(3, task[3] + n)
+
+    with progress.reporting(reporter):
+        headstart.build("full", encoder=tiny_encoder, epochs=2, batch_size=16).fit(texts, labels)
+    steps = 2 * -(-len(texts) // 16)  # nothing held out at 20 a class: every text trains
+    assert ["fine-tuning full", steps, "steps", steps] in tasks

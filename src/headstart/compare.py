@@ -26,6 +26,7 @@ from .features import FrozenFeatures
 from .metrics import evaluate
 from .params import Real, Rule, Whole, check
 from .strategies.base import data_sha256
+from .strategies.finetune import predictions_collapsed
 from .strategies.zeroshot import label_prompts
 
 RESULTS = "results.jsonl"
@@ -60,14 +61,20 @@ def check_strategies(names: Sequence[str]) -> list[str]:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """The records of a JSON-lines file; a cut-off line (a run killed mid-write) is dropped."""
-    records = []
-    for line in path.read_text().splitlines() if path.exists() else []:
+    """The records of a JSON-lines file; a cut-off line (a run killed mid-write) is left out."""
+    return [json.loads(line) for line in _whole_lines(path.read_bytes() if path.exists() else b"")]
+
+
+def _whole_lines(text: bytes) -> list[bytes]:
+    """The lines that are whole JSON records: not cut off mid-write, nor blank."""
+    whole = []
+    for line in text.splitlines():
         try:
-            records.append(json.loads(line))
+            json.loads(line)
         except ValueError:
             continue
-    return records
+        whole.append(line)
+    return whole
 
 
 def read_results(out_dir: Path) -> list[dict]:
@@ -76,12 +83,30 @@ def read_results(out_dir: Path) -> list[dict]:
 
 
 def _append(out_dir: Path, record: dict) -> None:
-    path = out_dir / RESULTS
-    cut_off = path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
-    with open(path, "a") as file:
-        file.write(("\n" if cut_off else "") + json.dumps(record) + "\n")
+    """Add a run's record as one line (``prepare_output`` left the file ending in a whole one)."""
+    with open(out_dir / RESULTS, "a") as file:
+        file.write(json.dumps(record) + "\n")
         file.flush()
         os.fsync(file.fileno())
+
+
+def _drop_cut_off_lines(path: Path) -> None:
+    """Rewrite a JSON-lines file without the lines a killed run cut off, so that any JSON-lines reader (pandas) reads
+    it; their runs are done again. Written beside and renamed over it, so that no crash leaves it half-written."""
+    text = path.read_bytes() if path.exists() else b""
+    whole = _whole_lines(text)
+    if not text or (text.endswith(b"\n") and text.splitlines() == whole):
+        return
+    staged = path.with_name(f".{path.name}.tmp")
+    with open(staged, "wb") as file:
+        file.write(b"".join(line + b"\n" for line in whole))
+        file.flush()
+        os.fsync(file.fileno())
+    staged.replace(path)
+    dropped = len([line for line in text.splitlines() if line.strip()]) - len(whole)
+    if dropped:
+        runs = "that run is" if dropped == 1 else "those runs are"
+        warn(f"{path}: dropped {count(dropped, 'line')} cut off by a killed run; {runs} done again")
 
 
 def prepare_output(out_dir: Path, manifest: dict, force: bool) -> None:
@@ -119,6 +144,7 @@ def prepare_output(out_dir: Path, manifest: dict, force: bool) -> None:
     staged = out_dir / f".{MANIFEST}.tmp"
     staged.write_text(json.dumps(manifest, indent=2) + "\n")
     staged.replace(existing)
+    _drop_cut_off_lines(out_dir / RESULTS)
 
 
 def fixed_split(texts: Sequence[str], y: np.ndarray, test_size: float | int) -> tuple[np.ndarray, np.ndarray]:
@@ -259,7 +285,9 @@ def run_one(
     options: dict,
 ) -> dict:
     """Fit one strategy and predict the test split, both cold (no embedding cache: every strategy encodes what it
-    reads, as on new data), and record accuracy and every cost."""
+    reads, as on new data), and record accuracy and every cost. A run whose predictions collapsed to one class, on
+    the data its fit judged itself by or on the test split (see ``predictions_collapsed``), is warned about and
+    recorded as ``collapsed``."""
     model = strategies.build(name, **strategies.options_for(name, {**options, "seed": seed, "cache": False}))
     with warnings.catch_warnings():
         # A sample's oddities (small classes, truncated texts) are the data's, which run_comparison warned about once.
@@ -271,9 +299,16 @@ def run_one(
         started = time.perf_counter()
         proba = model.predict_proba(test_texts)
         predict_seconds = time.perf_counter() - started
-    report = evaluate(test_y, model.classes_[proba.argmax(axis=1)], model.classes_.tolist(), proba)
+    predicted = model.classes_[proba.argmax(axis=1)]
+    report = evaluate(test_y, predicted, model.classes_.tolist(), proba)
     info = model.training_info_
     trainable = info["trainable_parameters"]
+    collapsed = bool(info.get("collapsed")) or predictions_collapsed(test_y, predicted)
+    if collapsed:
+        warn(
+            f"{name} (seed {seed}, {len(train_y)} training examples) collapsed: it predicts almost only one class; "
+            "the verdict leaves it out"
+        )
     return {
         "strategy": name,
         "accuracy": report["accuracy"],
@@ -289,6 +324,7 @@ def run_one(
         "encoder_forward_passes": info.get("encoder_forward_passes", 0),
         "encoder_backward_passes": info.get("encoder_backward_passes", 0),
         "peak_rss_mb": memory.peak_mb,
+        "collapsed": collapsed,
     }
 
 
@@ -321,6 +357,8 @@ def summarize(runs: Sequence[dict]) -> list[dict]:
                 "encoder_forward_passes": float(np.mean([r["encoder_forward_passes"] for r in group])),
                 "encoder_backward_passes": float(np.mean([r["encoder_backward_passes"] for r in group])),
                 "peak_rss_mb": float(np.max([r["peak_rss_mb"] for r in group])),
+                # Seeds whose predictions collapsed to one class; results written before the check lack it.
+                "collapsed": sum(bool(r.get("collapsed")) for r in group),
             }
         )
     return rows
@@ -334,16 +372,22 @@ def _share_of_time(a: float, b: float) -> str:
 
 
 def verdict(summary: Sequence[dict]) -> str:
-    """A plain-language sentence per n: frozen against the heaviest strategy run (full, else the most accurate)."""
+    """A plain-language sentence per n: frozen against the heaviest strategy run (full, else the most accurate). A
+    strategy that collapsed to one class in any seed is named as such and never compared or preferred."""
     sentences = []
     by_n: dict = {}
     for row in summary:
         by_n.setdefault(row["n_per_class"], {})[row["strategy"]] = row
-    for n, rows in by_n.items():
+    for n, every in by_n.items():
+        examples = f"with {n} examples per class" if n != "all" else "with all the training data"
+        rows = {name: r for name, r in every.items() if not r.get("collapsed")}
+        collapsed = _collapsed_note([r for r in every.values() if r.get("collapsed")])
+        if not rows:
+            sentences.append(f"{examples.capitalize()}, {collapsed}; none is recommended.")
+            continue
         best = max(rows.values(), key=lambda r: r["accuracy"])
         # Means of the same counts summed in another order differ in the last bits: a tie is a tie.
         tied = [r["strategy"] for r in rows.values() if np.isclose(r["accuracy"], best["accuracy"], rtol=0, atol=1e-9)]
-        examples = f"with {n} examples per class" if n != "all" else "with all the training data"
         leaders = f"{' and '.join(tied)} are" if len(tied) > 1 else f"{best['strategy']} is"
         line = f"{examples.capitalize()}, {leaders} the most accurate ({best['accuracy']:.1%})"
         frozen = rows.get("frozen")
@@ -357,5 +401,18 @@ def verdict(summary: Sequence[dict]) -> str:
                 line += f"; frozen reaches {share:.0%} of {peer['strategy']}'s accuracy at {cost}"
             else:
                 line += f"; frozen is {share - 1:.0%} more accurate than {peer['strategy']}, at {cost}"
+        if collapsed:
+            line += f"; {collapsed}, so {'it is' if len(every) - len(rows) == 1 else 'they are'} left out"
         sentences.append(line + ".")
     return " ".join(sentences)
+
+
+def _collapsed_note(rows: Sequence[dict]) -> str:
+    """'full collapsed to one class in 1 of 3 seeds, and partial:1 in 2 of 3 seeds'; empty when none did."""
+    parts = [
+        f"{r['strategy']} in {r['collapsed']} of {r['seeds']} {'seed' if r['seeds'] == 1 else 'seeds'}" for r in rows
+    ]
+    if not parts:
+        return ""
+    first = parts[0].replace(" in ", " collapsed to one class in ", 1)
+    return ", and ".join([first, *parts[1:]])

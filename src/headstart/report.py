@@ -146,15 +146,24 @@ def _size(n) -> float:
 
 
 def best_cell(summary: Sequence[dict]) -> dict:
-    """The most accurate strategy at the largest n that was run."""
+    """The most accurate strategy at the largest n that was run, one that never collapsed to one class if any."""
     largest = max(_size(r["n_per_class"]) for r in summary)
-    return max((r for r in summary if _size(r["n_per_class"]) == largest), key=lambda r: r["accuracy"])
+    return max(
+        (r for r in summary if _size(r["n_per_class"]) == largest),
+        key=lambda r: (not r.get("collapsed"), r["accuracy"]),
+    )
+
+
+def _strategy_cell(row: dict) -> str:
+    """The strategy's name, and how many of its seeds collapsed to one class, if any did."""
+    collapsed = row.get("collapsed")
+    return f"{row['strategy']} (collapsed {collapsed}/{row['seeds']})" if collapsed else row["strategy"]
 
 
 def table_rows(summary: Sequence[dict]) -> list[list[str]]:
     return [
         [
-            r["strategy"],
+            _strategy_cell(r),
             str(r["n_per_class"]),
             str(r["seeds"]),
             f"{r['accuracy']:.3f} ± {r['accuracy_sd']:.3f}",

@@ -2,7 +2,8 @@
 
 They share one training loop, ``train_end_to_end``, which reads top to bottom: AdamW over only the
 parameters that train, linear warm-up then linear decay, gradient clipping, dropout on, and early stopping
-on a validation split that restores the best epoch.
+on a validation split that restores the best epoch. A split too small to tell epochs apart is not made: the fit then
+trains every epoch on all the data.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import artifacts
+from .. import artifacts, progress
 from ..costs import count_parameters
 from ..data import first_occurrence, stratified_split
 from ..encoders import (
@@ -29,11 +30,20 @@ from ..encoders import (
     with_instruction,
     without_transformers_bars,
 )
-from ..errors import HeadstartError, ModelFormatError
+from ..errors import HeadstartError, ModelFormatError, warn
 from ..features import FEATURE_CONSTRAINTS, FeatureSpec, FrozenFeatures
-from ..heads import HEADS, head_from_state, make_head, sample_weights, train_head, validation_scores
+from ..heads import HEADS, head_from_state, head_shape, make_head, sample_weights, train_head, validation_scores
 from ..params import InvalidParameterError, LayerNumbers, Options, Real, Rule, Whole
-from .base import SEED, TextClassifier, check_fingerprint, check_spec, encoder_record, fit_report, own_random_state
+from .base import (
+    SEED,
+    TextClassifier,
+    check_count,
+    check_fingerprint,
+    check_spec,
+    encoder_record,
+    fit_report,
+    own_random_state,
+)
 
 
 def parse_strategy(strategy: str) -> tuple[str, int | None]:
@@ -85,6 +95,33 @@ def check_reads_last_layer(layers, num_layers: int) -> None:
         )
 
 
+# Early stopping needs a validation loss that can tell one epoch from the next. Averaged over one or two held-out texts
+# a class it cannot: at 8 examples a class (one held out) it kept the first epoch, two optimizer steps in.
+MIN_HELD_OUT_PER_CLASS = 5
+# Predictions collapse when one class takes at least this share of them while it holds at most half of the labels.
+COLLAPSED_SHARE = 0.9
+
+
+def validation_split(codes: np.ndarray, fraction: float, seed: int, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) rows: ``stratified_split``'s, when it holds out at least ``MIN_HELD_OUT_PER_CLASS`` examples per
+    class on average; otherwise all the rows and none held out, so that the fit trains every epoch on all of them."""
+    train, val = stratified_split(codes, fraction, seed, first)
+    if len(val) < MIN_HELD_OUT_PER_CLASS * len(np.unique(codes)):
+        return np.arange(len(codes)), np.array([], dtype=int)
+    return train, val
+
+
+def predictions_collapsed(labels: np.ndarray, predicted: np.ndarray) -> bool:
+    """Whether the predictions concentrate on one class while the labels do not: one class takes at least
+    ``COLLAPSED_SHARE`` of the predictions but holds at most half of the labels."""
+    labels, predicted = np.asarray(labels), np.asarray(predicted)
+    if len(predicted) == 0 or len(np.unique(labels)) < 2:
+        return False
+    values, counts = np.unique(predicted, return_counts=True)
+    top = values[counts.argmax()]
+    return bool(counts.max() >= COLLAPSED_SHARE * len(predicted) and 2 * np.sum(labels == top) <= len(labels))
+
+
 def linear_warmup_decay(optimizer: torch.optim.Optimizer, warmup: int, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
     """transformers' ``get_linear_schedule_with_warmup`` one step ahead in the warm-up: its first step has a learning
     rate of 0, which wastes one of the few steps a few-shot fit has (``benchmarks/schedule.py`` measures the cost)."""
@@ -108,11 +145,12 @@ def train_end_to_end(
     batch_size: int,
     class_weight: str | None,
     seed: int,
+    description: str = "",
     patience: int = 3,
     warmup_fraction: float = 0.1,
 ) -> dict:
     """Train the encoder's trainable parameters and the head together on the ``train`` rows; keep the epoch with the
-    lowest loss on the ``val`` rows."""
+    lowest loss on the ``val`` rows, or, with none, train every epoch and keep the last."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     prompts = with_instruction(texts, features.instruction)
@@ -126,6 +164,7 @@ def train_end_to_end(
     )
     steps = epochs * math.ceil(len(train) / batch_size)
     schedule = linear_warmup_decay(optimizer, max(1, int(warmup_fraction * steps)), steps)
+    advance = progress.task(f"fine-tuning {description}", steps, "steps")
 
     def logits_of(rows: np.ndarray) -> torch.Tensor:
         # Right padding, as Encoder._forward pads for prediction: left padding would shift BERT's absolute positions.
@@ -149,22 +188,29 @@ def train_end_to_end(
             torch.nn.utils.clip_grad_norm_(encoder_params + list(head.parameters()), 1.0)
             optimizer.step()
             schedule.step()
+            advance(1)
+        if not len(val) and epoch < epochs:
+            continue  # nothing held out: nothing to judge until the last epoch, which is kept
         encoder.model.eval()
         head.eval()
         with torch.inference_mode():
             val_logits = torch.cat([logits_of(watch[i : i + 64]) for i in range(0, len(watch), 64)])
         val_loss = float(F.cross_entropy(val_logits, labels[watch]))
-        if val_loss < best["loss"] - 1e-4:
+        predicted = val_logits.argmax(dim=1).numpy()
+        if not len(val):
+            best = {"loss": val_loss, "epoch": epoch, "state": None, "predicted": predicted}
+        elif val_loss < best["loss"] - 1e-4:
             state = copy.deepcopy((encoder.model.state_dict(), head.state_dict()))
-            best = {"loss": val_loss, "epoch": epoch, "state": state, "predicted": val_logits.argmax(dim=1).numpy()}
+            best = {"loss": val_loss, "epoch": epoch, "state": state, "predicted": predicted}
         elif epoch - best["epoch"] >= patience:
             break
-    if best["state"] is None:
+    if not math.isfinite(best["loss"]):
         raise HeadstartError(
             "fine-tuning diverged (the validation loss was never finite); lower --encoder-lr or use lp-ft"
         )
-    encoder.model.load_state_dict(best["state"][0])
-    head.load_state_dict(best["state"][1])
+    if best["state"] is not None:
+        encoder.model.load_state_dict(best["state"][0])
+        head.load_state_dict(best["state"][1])
     encoder.model.eval()
     head.eval()
     source = "held-out split" if len(val) else "training data (nothing held out)"
@@ -173,6 +219,7 @@ def train_end_to_end(
         "epochs_run": epoch,
         "best_epoch": best["epoch"],
         "validation": validation,
+        "collapsed": predictions_collapsed(y[watch], best["predicted"]),
         "encoder_backward_passes": backward_passes,
     }
 
@@ -190,7 +237,9 @@ class FineTunedClassifier(TextClassifier):
         encoder_lr: the encoder's AdamW learning rate; in lp-ft's second stage the probed head uses it too, so the
             fine-tune does not undo the probe.
         head_lr: the head's AdamW learning rate for full and partial:K; None is 1e-2.
-        epochs: the most epochs; early stopping on ``validation_fraction`` of each class usually ends sooner.
+        epochs: the most epochs; early stopping on ``validation_fraction`` of each class usually ends sooner. When
+            that split would hold out fewer than ``MIN_HELD_OUT_PER_CLASS`` examples per class on average, too few
+            to tell epochs apart, nothing is held out and every epoch trains on all the data.
         Feature options (pooling, layers, ...) are those of FrozenEncoderClassifier, so comparisons are fair.
     """
 
@@ -289,7 +338,7 @@ class FineTunedClassifier(TextClassifier):
         truncated = frozen.warn_truncated(texts)
         probe_info: dict = {}
         passes_before = base.forward_passes
-        train, val = stratified_split(codes, self.validation_fraction, self.seed, first_occurrence(texts))
+        train, val = validation_split(codes, self.validation_fraction, self.seed, first_occurrence(texts))
         if kind == "lp-ft":
             # The probe must not see the rows that judge the fine-tune: a probe fitted on them starts with a flattering
             # validation loss that early stopping then refuses to leave.
@@ -328,7 +377,14 @@ class FineTunedClassifier(TextClassifier):
             batch_size=self.batch_size,
             class_weight=self.class_weight,
             seed=self.seed,
+            description=self.strategy,
         )
+        if info["collapsed"]:
+            warn(
+                f"{self.strategy} collapsed: it predicts almost only one class on the {info['validation']['source']} "
+                "although the labels hold several; its predictions are not to be trusted. Try lp-ft or frozen, more "
+                "examples per class, or another --seed"
+            )
         self.encoder_.model.requires_grad_(False)
         self.head_ = head
         fingerprint_after = fingerprint_of(self.encoder_.model)
@@ -389,3 +445,6 @@ class FineTunedClassifier(TextClassifier):
         self.features_ = self._features(self.encoder_, False)
         check_spec(self.features_, config, path)
         self.head_ = head_from_state(artifacts.read_tensors(path, "head"))
+        n_features, n_classes = head_shape(self.head_)
+        check_count(path, "head.safetensors", "classes", n_classes, len(self.classes_))
+        check_count(path, "head.safetensors", "input features", n_features, self.features_.n_features_out_)

@@ -288,7 +288,7 @@ def test_fine_tuning_holds_out_a_split_when_it_has_enough_examples_per_class(tin
 
 
 def test_predictions_collapse_when_one_class_takes_nearly_all_of_them_but_not_of_the_labels():
-    from headstart.strategies.finetune import predictions_collapsed
+    from headstart.metrics import predictions_collapsed
 
     balanced = np.array(["a"] * 10 + ["b"] * 10)
     assert predictions_collapsed(balanced, np.array(["a"] * 19 + ["b"]))

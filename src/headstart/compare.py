@@ -23,10 +23,9 @@ from .costs import PeakMemory
 from .data import check_labeled, sample_per_class
 from .errors import HeadstartError, HeadstartWarning, OutputExistsError, count, warn
 from .features import FrozenFeatures
-from .metrics import evaluate
+from .metrics import evaluate, predictions_collapsed
 from .params import Real, Rule, Whole, check
 from .strategies.base import data_sha256
-from .strategies.finetune import predictions_collapsed
 from .strategies.zeroshot import label_prompts
 
 RESULTS = "results.jsonl"

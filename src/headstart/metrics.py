@@ -9,6 +9,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 from .errors import count, warn
 
+# Predictions collapse when one class takes at least this share of them while it holds at most half of the labels.
+COLLAPSED_SHARE = 0.9
 CALIBRATION_BINS = (
     15  # equal-width bins of confidence, as in Guo et al. (2017), "On calibration of modern neural networks"
 )
@@ -99,3 +101,14 @@ def evaluate_model(model, texts: Sequence[str], labels: Sequence) -> dict:
             "they count as errors"
         )
     return report
+
+
+def predictions_collapsed(labels: np.ndarray, predicted: np.ndarray) -> bool:
+    """Whether the predictions concentrate on one class while the labels do not: one class takes at least
+    ``COLLAPSED_SHARE`` of the predictions but holds at most half of the labels."""
+    labels, predicted = np.asarray(labels), np.asarray(predicted)
+    if len(predicted) == 0 or len(np.unique(labels)) < 2:
+        return False
+    values, counts = np.unique(predicted, return_counts=True)
+    top = values[counts.argmax()]
+    return bool(counts.max() >= COLLAPSED_SHARE * len(predicted) and 2 * np.sum(labels == top) <= len(labels))

@@ -33,6 +33,7 @@ from ..encoders import (
 from ..errors import HeadstartError, ModelFormatError, warn
 from ..features import FEATURE_CONSTRAINTS, FeatureSpec, FrozenFeatures
 from ..heads import HEADS, head_from_state, head_shape, make_head, sample_weights, train_head, validation_scores
+from ..metrics import predictions_collapsed
 from ..params import InvalidParameterError, LayerNumbers, Options, Real, Rule, Whole
 from .base import (
     SEED,
@@ -98,8 +99,6 @@ def check_reads_last_layer(layers, num_layers: int) -> None:
 # Early stopping needs a validation loss that can tell one epoch from the next. Averaged over one or two held-out texts
 # a class it cannot: at 8 examples a class (one held out) it kept the first epoch, two optimizer steps in.
 MIN_HELD_OUT_PER_CLASS = 5
-# Predictions collapse when one class takes at least this share of them while it holds at most half of the labels.
-COLLAPSED_SHARE = 0.9
 
 
 def validation_split(codes: np.ndarray, fraction: float, seed: int, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,17 +108,6 @@ def validation_split(codes: np.ndarray, fraction: float, seed: int, first: np.nd
     if len(val) < MIN_HELD_OUT_PER_CLASS * len(np.unique(codes)):
         return np.arange(len(codes)), np.array([], dtype=int)
     return train, val
-
-
-def predictions_collapsed(labels: np.ndarray, predicted: np.ndarray) -> bool:
-    """Whether the predictions concentrate on one class while the labels do not: one class takes at least
-    ``COLLAPSED_SHARE`` of the predictions but holds at most half of the labels."""
-    labels, predicted = np.asarray(labels), np.asarray(predicted)
-    if len(predicted) == 0 or len(np.unique(labels)) < 2:
-        return False
-    values, counts = np.unique(predicted, return_counts=True)
-    top = values[counts.argmax()]
-    return bool(counts.max() >= COLLAPSED_SHARE * len(predicted) and 2 * np.sum(labels == top) <= len(labels))
 
 
 def linear_warmup_decay(optimizer: torch.optim.Optimizer, warmup: int, steps: int) -> torch.optim.lr_scheduler.LambdaLR:

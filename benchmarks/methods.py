@@ -171,11 +171,12 @@ def hf_full(train, y, test, seed, encoder_dir, epochs: int = 10, lr: float = 5e-
     }
 
 
-def _spec(encoder_dir: Path) -> str | None:
-    """headstart's own name for the packaged MiniLM (None), else the folder."""
-    from headstart.encoders import resolve_encoder
+def _spec(encoder_dir: Path) -> str:
+    """headstart's own name for a packaged encoder's folder, else the folder."""
+    from headstart.packaged import PACKAGED
 
-    return None if Path(resolve_encoder(None)[1]) == Path(encoder_dir) else str(encoder_dir)
+    shipped = [p.name for p in PACKAGED if p.installed() and Path(p.folder()) == Path(encoder_dir)]
+    return shipped[0] if shipped else str(encoder_dir)
 
 
 def _headstart(model, train, y, test):

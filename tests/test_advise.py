@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from conftest import sentiment_data
 
@@ -123,7 +125,7 @@ def test_advise_command_prints_estimates_and_a_reason(tmp_path, tiny_encoder, ca
         main(["advise", str(tmp_path / "d.csv"), "--encoder", tiny_encoder])
     assert exit_info.value.code in (0, None)
     out = capsys.readouterr().out
-    assert "recommended: frozen." in out and "lp-ft" in out and "full" in out
+    assert f"recommended: frozen on {os.path.basename(tiny_encoder)}." in out and "lp-ft" in out and "full" in out
 
 
 def test_with_two_classes_the_smaller_one_decides(tiny_encoder):

@@ -166,7 +166,7 @@ def test_the_report_renders_in_a_real_browser_with_its_images(tmp_path, data, ti
     folder = tmp_path / "cmp"
     for name in ("report.html", "report.md", "results.json", "learning_curves.png", "confusion_matrix.png"):
         assert (folder / name).exists()
-    assert re.search(r"frozen (reaches \d+% of|matches|is \d+% more accurate than) full", result["verdict"])
+    assert re.search(r"frozen (reaches \d+% of|matches|is [\d.]+ pt more accurate than) full", result["verdict"])
     assert "| ECE |" in (folder / "report.md").read_text()
     page = (folder / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
@@ -250,7 +250,7 @@ def test_the_confusion_picture_of_many_classes_stays_bounded():
         "labels": labels,
         "confusion_matrix": np.eye(200, dtype=int).tolist(),
     }
-    figure = confusion([run], "frozen", 8)
+    figure = confusion([run], {**run, "method": "frozen"})
     assert max(figure.get_size_inches()) <= 16 and not figure.axes[0].texts
 
 
@@ -278,7 +278,7 @@ def test_the_verdict_calls_a_tie_a_tie_and_says_which_way_frozen_stands():
     assert tied == "With 16 examples per class, tfidf and frozen are the most accurate (65.0%)."
     ahead = verdict([row("frozen", 0.8, 1.0), row("full", 0.7, 40.0)])
     assert (
-        "frozen is the most accurate (80.0%); frozen is 14% more accurate than full, at 1/40 of its training time"
+        "frozen is the most accurate (80.0%); frozen is 10.0 pt more accurate than full, at 1/40 of its training time"
         in ahead
     )
     behind = verdict([row("frozen", 0.7, 1.0), row("full", 0.8, 40.0)])
@@ -309,7 +309,7 @@ def test_the_trainable_parameters_picture_is_of_the_largest_n():
     from headstart.report import trainable_parameters
 
     rows = [
-        {"strategy": s, "n_per_class": n, "trainable_parameters": p}
+        {"method": s, "strategy": s, "n_per_class": n, "trainable_parameters": p}
         for s, n, p in [("tfidf", "all", 9000), ("tfidf", 4, 500), ("frozen", 4, 4611), ("frozen", "all", 4611)]
     ]
     figure = trainable_parameters(rows)
@@ -378,3 +378,67 @@ def test_a_resumed_comparison_drops_the_line_a_killed_run_cut_off_so_the_file_st
     table = pd.read_json(results, lines=True)
     assert sorted(table["seed"]) == [0, 1] and len(runs) == 2
     assert results.read_text().splitlines()[0] == lines[0]  # the whole record kept as it was
+
+
+def test_encoders_are_a_dimension_every_strategy_but_tfidf_runs_on(tmp_path, data, tiny_encoder):
+    from conftest import make_tiny_encoder
+
+    other = str(make_tiny_encoder(tmp_path / "tiny-other", seed=1))
+    runs = compare(
+        tmp_path,
+        data,
+        tiny_encoder,
+        n_per_class=[4],
+        strategy_names=["frozen", "tfidf"],
+        encoders=[tiny_encoder, other],
+    )
+    first = os.path.basename(tiny_encoder)  # a folder's name is its encoder's display name
+    assert sorted((r["strategy"], r["encoder"] or "", r["seed"]) for r in runs) == sorted(
+        [("frozen", first, s) for s in (0, 1)]
+        + [("frozen", "tiny-other", s) for s in (0, 1)]
+        + [("tfidf", "", 0), ("tfidf", "", 1)]
+    )
+    result = write_report(tmp_path / "cmp", runs)
+    methods = {row["method"] for row in result["summary"]}
+    assert methods == {f"frozen · {first}", "frozen · tiny-other", "tfidf"}
+    assert all(r["encode_seconds"] > 0 for r in result["summary"] if r["strategy"] == "frozen")
+    assert f"frozen · {first}" in (tmp_path / "cmp" / "report.md").read_text()
+    assert re.search(rf"Encoding new texts .*{first} [\d,]+ texts/s, tiny-other [\d,]+ texts/s", result["verdict"])
+    # Resumed: nothing runs again.
+    again = compare(
+        tmp_path,
+        data,
+        tiny_encoder,
+        n_per_class=[4],
+        strategy_names=["frozen", "tfidf"],
+        encoders=[tiny_encoder, other],
+    )
+    assert [r["fit_seconds"] for r in again] == [r["fit_seconds"] for r in runs]
+
+
+def test_one_encoder_named_twice_is_refused(tmp_path, data, tiny_encoder):
+    with pytest.raises(HeadstartError, match="have the name tiny-bert"):
+        compare(tmp_path, data, tiny_encoder, encoders=[tiny_encoder, tiny_encoder + "/"])
+
+
+def test_the_verdict_sets_the_best_frozen_encoder_against_full_on_any():
+    def row(method, strategy, accuracy, fit_seconds):
+        return {
+            "method": method,
+            "strategy": strategy,
+            "n_per_class": 8,
+            "accuracy": accuracy,
+            "fit_seconds": fit_seconds,
+        }
+
+    text = verdict(
+        [
+            row("frozen · minilm", "frozen", 0.70, 0.5),
+            row("frozen · mpnet", "frozen", 0.80, 2.0),
+            row("full · minilm", "full", 0.75, 60.0),
+        ]
+    )
+    assert text == (
+        "With 8 examples per class, frozen · mpnet is the most accurate (80.0%); "
+        "frozen · mpnet is 5.0 pt more accurate than full · minilm, at 1/30 of its training time."
+    )

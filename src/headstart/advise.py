@@ -1,4 +1,5 @@
-"""``advise``: measure this machine on a sample of the data, estimate each strategy's training time, recommend one.
+"""``advise``: measure this machine on a sample of the data, estimate each encoder's and strategy's training time,
+recommend one of each.
 
 Estimates are built from measured pieces: the encoder's speed on real texts from the data (forward, and forward
 plus backward for one training step), how many texts the cache already holds, and the head's cross-validation
@@ -18,10 +19,11 @@ import torch.nn.functional as F
 
 from .cache import EmbeddingCache, text_sha
 from .data import check_labeled
-from .encoders import combine_layers, fingerprint_of, last_layers, load_encoder, pool
+from .encoders import DEFAULT_ENCODER, combine_layers, fingerprint_of, last_layers, load_encoder, pool
 from .errors import HeadstartWarning
 from .features import FrozenFeatures
 from .heads import make_head, train_head
+from .packaged import PACKAGED
 from .params import Real, Rule, check
 from .strategies.tfidf import TfidfClassifier
 
@@ -48,8 +50,14 @@ def advise(
     batch_size: int = 16,
     validation_fraction: float = 0.15,
     seed: int = 0,
+    encoders: Sequence[str] | None = None,
 ) -> dict:
-    """Estimates of training time per strategy and a recommendation with its reason in one sentence."""
+    """Estimates of training and prediction time per encoder and strategy, and a recommendation of both, with its
+    reason in one sentence each.
+
+    The encoders measured are ``encoders``; else ``encoder``; else every packaged encoder that is installed. The
+    largest (by parameters) whose frozen fit fits the budget is recommended: larger encoders usually give more
+    accurate frozen features, and it is their encoding that costs."""
     check(
         "budget_seconds",
         budget_seconds,
@@ -65,7 +73,64 @@ def advise(
     rng = np.random.default_rng(seed)
     picked = np.sort(rng.choice(n, size=min(SAMPLE, n), replace=False))  # in file order: small data is its own sample
     sample = [data.texts[i] for i in picked]
+    # A random batch, as training draws them: the sample is in file order, and a file sorted by length would time
+    # its shortest (or longest) texts alone, several times off.
+    batch = [sample[i] for i in rng.permutation(len(sample))[:batch_size]]
+    subset = rng.permutation(n)[:TFIDF_SAMPLE]  # random rows: a file sorted by label must not look like one class
+    with warnings.catch_warnings():  # the data's warnings were given above; these would name the subset's codes
+        warnings.simplefilter("ignore", HeadstartWarning)
+        tfidf_seconds = (
+            _timed("tfidf", lambda: TfidfClassifier().fit([data.texts[i] for i in subset], [str(x) for x in y[subset]]))
+            * n
+            / len(subset)
+        )
+    names = list(dict.fromkeys(encoders or ([encoder] if encoder is not None else installed_encoders())))
+    measured = {}
+    for name in names:
+        model = load_encoder(name)
+        measured[model.name] = _measure_encoder(
+            name, data.texts, y, picked, sample, batch, max_length, epochs, validation_fraction, seed
+        )
+        measured[model.name]["estimated_fit_seconds"]["tfidf"] = tfidf_seconds
+    chosen, encoder_reason = _recommend_encoder(measured, budget_seconds, n)
+    strategy, reason = _recommend(
+        measured[chosen]["estimated_fit_seconds"], budget_seconds, n, typical, smallest, classes
+    )
+    return {
+        "examples": n,
+        "classes": classes,
+        "median_class": typical,
+        "smallest_class": smallest,
+        "budget_seconds": budget_seconds,
+        "encoder": chosen,
+        "encoder_reason": encoder_reason,
+        "recommendation": strategy,
+        "reason": reason,
+        # The recommended encoder's measurements and estimates, and every encoder's.
+        **measured[chosen],
+        "encoders": measured,
+    }
 
+
+def installed_encoders() -> list[str]:
+    """The packaged encoders whose packages are installed (at least the default, whose absence load_encoder reports)."""
+    return [p.name for p in PACKAGED if p.installed()] or [DEFAULT_ENCODER]
+
+
+def _measure_encoder(
+    encoder: str | None,
+    texts: list[str],
+    y: np.ndarray,
+    picked: np.ndarray,
+    sample: list[str],
+    batch: list[str],
+    max_length: int,
+    epochs: int,
+    validation_fraction: float,
+    seed: int,
+) -> dict:
+    """One encoder's measurements on the sample, and the estimates built from them."""
+    n, classes = len(y), int(y.max()) + 1
     load_seconds = _timed("load", lambda: load_encoder(encoder))
     model = load_encoder(encoder)
     # The least of two runs: a process's first batches of each shape pay one-off costs (kernel set-up) that a
@@ -76,9 +141,9 @@ def advise(
 
     cache = EmbeddingCache()
     namespace = FrozenFeatures(encoder=encoder, max_length=max_length).fit().spec_.namespace  # the frozen default's
-    cached = len(cache.get_many(namespace, [text_sha(t) for t in data.texts]))
+    cached = len(cache.get_many(namespace, [text_sha(t) for t in texts]))
     cache.close()
-    to_encode = len(set(data.texts)) - cached
+    to_encode = len(set(texts)) - cached
 
     # The frozen default's features (the last four layers), so the head is timed at its real width.
     features = combine_layers(
@@ -99,56 +164,56 @@ def advise(
         * n
         / len(picked)
     )
-    subset = rng.permutation(n)[:TFIDF_SAMPLE]  # random rows: a file sorted by label must not look like one class
-
-    # A random batch, as training draws them: the sample is in file order, and a file sorted by length would time
-    # its shortest (or longest) texts alone, several times off.
-    train_step_per_text = _measure_train_step(
-        model, [sample[i] for i in rng.permutation(len(sample))[:batch_size]], classes, max_length
-    )
-    with warnings.catch_warnings():  # the data's warnings were given above; these would name the subset's codes
-        warnings.simplefilter("ignore", HeadstartWarning)
-        tfidf_seconds = (
-            _timed("tfidf", lambda: TfidfClassifier().fit([data.texts[i] for i in subset], [str(x) for x in y[subset]]))
-            * n
-            / len(subset)
-        )
+    train_step_per_text = _measure_train_step(model, batch, classes, max_length)
 
     n_val = int(round(validation_fraction * n))
     epoch_full = (n - n_val) * train_step_per_text + n_val * forward_per_text
     frozen = (
         to_encode * forward_per_text + head_seconds + _timed("fingerprint", lambda: fingerprint_of(model.model))
     )  # a fit hashes θ once
-    estimates = {
-        "zero-shot": classes * forward_per_text,
-        "tfidf": tfidf_seconds,
-        "frozen": frozen,
-        "partial:2": epochs
-        * (
-            (n - n_val) * (forward_per_text + (train_step_per_text - forward_per_text) * 2 / model.num_layers)
-            + n_val * forward_per_text
-        ),
-        "lp-ft": frozen + epochs * epoch_full,
-        "full": epochs * epoch_full,
-    }
-    strategy, reason = _recommend(estimates, budget_seconds, n, typical, smallest, classes)
     return {
-        "examples": n,
-        "classes": classes,
-        "median_class": typical,
-        "smallest_class": smallest,
+        "parameters": model.parameter_count(),
         "texts_cached": cached,
-        "budget_seconds": budget_seconds,
         "measured": {
             "encoder_load_seconds": load_seconds,
             "encode_texts_per_second": 1 / forward_per_text,
             "train_texts_per_second": 1 / train_step_per_text,
             "head_cv_seconds": head_seconds,
         },
-        "estimated_fit_seconds": estimates,
-        "recommendation": strategy,
-        "reason": reason,
+        "estimated_fit_seconds": {
+            "zero-shot": classes * forward_per_text,
+            "frozen": frozen,
+            "partial:2": epochs
+            * (
+                (n - n_val) * (forward_per_text + (train_step_per_text - forward_per_text) * 2 / model.num_layers)
+                + n_val * forward_per_text
+            ),
+            "lp-ft": frozen + epochs * epoch_full,
+            "full": epochs * epoch_full,
+        },
+        "estimated_predict_seconds_per_1000_texts": 1000 * forward_per_text,
     }
+
+
+def _recommend_encoder(measured: dict[str, dict], budget: float, n: int) -> tuple[str, str]:
+    """The largest encoder whose frozen fit fits the budget (else the fastest), and why, in one sentence."""
+    by_size = sorted(measured, key=lambda name: measured[name]["parameters"], reverse=True)
+    frozen = {name: measured[name]["estimated_fit_seconds"]["frozen"] for name in by_size}
+    fitting = [name for name in by_size if frozen[name] <= budget]
+    chosen = fitting[0] if fitting else min(by_size, key=frozen.get)
+    if len(by_size) == 1:
+        return chosen, f"{chosen} is the only encoder measured."
+    others = ", ".join(f"{name} about {frozen[name]:,.0f} s" for name in by_size if name != chosen)
+    cost = f"encoding and fitting the {n:,} texts frozen takes about {frozen[chosen]:,.0f} s on it ({others})"
+    if not fitting:
+        return chosen, f"No encoder fits the {budget:g} s budget frozen; {chosen} is the fastest: {cost}."
+    if chosen == by_size[0]:
+        return chosen, (
+            f"{chosen} is the largest encoder measured, and larger encoders usually give more accurate frozen "
+            f"features; {cost}, within the {budget:g} s budget."
+        )
+    larger = ", ".join(name for name in by_size if frozen[name] > budget)
+    return chosen, f"{larger} would exceed the {budget:g} s budget, so {chosen} is the largest that fits: {cost}."
 
 
 def _measure_train_step(model, texts: list[str], classes: int, max_length: int) -> float:

@@ -21,9 +21,11 @@ from sklearn.model_selection import train_test_split
 from . import strategies
 from .costs import PeakMemory
 from .data import check_labeled, sample_per_class
+from .encoders import encoder_spec, load_encoder
 from .errors import HeadstartError, HeadstartWarning, OutputExistsError, count, warn
 from .features import FrozenFeatures
 from .metrics import evaluate, predictions_collapsed
+from .packaged import packaged
 from .params import Real, Rule, Whole, check
 from .strategies.base import data_sha256
 from .strategies.zeroshot import label_prompts
@@ -49,6 +51,18 @@ def parse_n_per_class(text: str) -> list[int | None]:
     if not values:
         raise HeadstartError("--n-per-class is empty; give e.g. 8,32,all")
     return values
+
+
+def parse_encoders(text: str | None, encoder: str | None = None) -> list[str] | None:
+    """``"minilm,mpnet"`` -> ["minilm", "mpnet"]; None when not given (the one ``encoder``)."""
+    if text is None:
+        return None
+    if encoder is not None:
+        raise HeadstartError("give --encoder or --encoders, not both")
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise HeadstartError("--encoders is empty; give e.g. all-MiniLM-L6-v2,all-mpnet-base-v2")
+    return names
 
 
 def check_strategies(names: Sequence[str]) -> list[str]:
@@ -190,20 +204,25 @@ def run_comparison(
     options: dict | None = None,
     force: bool = False,
     on_run: Callable[[dict, int, int], None] | None = None,
+    encoders: Sequence[str | None] | None = None,
 ) -> list[dict]:
-    """Train and test every (strategy, n per class, seed); returns the plan's runs, those resumed and those new.
+    """Train and test every (strategy, encoder, n per class, seed); returns the plan's runs, those resumed and those
+    new.
 
-    ``options`` go to every strategy that takes them (encoder, pooling, epochs, ...). ``on_run(record, done, total)``
-    is called after each run, including skipped ones, so a caller can show progress.
+    ``options`` go to every strategy that takes them (encoder, pooling, epochs, ...). ``encoders`` (names, folders or
+    Hub ids) makes the encoder a dimension: every strategy that reads one runs on each; by default the one in
+    ``options``. ``on_run(record, done, total)`` is called after each run, including skipped ones, so a caller can
+    show progress.
     """
     names = check_strategies(strategy_names)
+    options = dict(options or {})
+    encoder_specs = list(dict.fromkeys(encoders)) if encoders else [options.get("encoder")]
     check("seeds", seeds, Rule((Whole(1),)))
     check(
         "test_size",
         test_size,
         Rule((Real(0, 1, low_open=True, high_open=True), Whole(1)), "a fraction of the data, or a number of examples"),
     )
-    options = dict(options or {})
     data = check_labeled(list(texts), list(labels))
     y = np.asarray([str(label) for label in data.labels])
     train_pool, test = fixed_split(data.texts, y, test_size)
@@ -216,14 +235,28 @@ def run_comparison(
         "split_of": "distinct texts",
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(options.items())},
     }
-    if any(strategies.strategy_class(name) is not strategies.TfidfClassifier for name in names):
-        # The encoder loads (and is fingerprinted) once, before any run is timed or anything written; truncation is
-        # warned about once here, not once per run.
-        features = FrozenFeatures(**{k: v for k, v in options.items() if k in FrozenFeatures._get_param_names()}).fit()
-        features.warn_truncated(data.texts)
+    encoder_names: dict[str | None, str] = {}
+    if any(reads_encoder(name) for name in names):
+        for spec in encoder_specs:
+            # Each encoder loads (and is fingerprinted) once, before any run is timed or anything written; truncation
+            # is warned about once here, not once per run.
+            given = {k: v for k, v in {**options, "encoder": spec}.items() if k in FrozenFeatures._get_param_names()}
+            features = FrozenFeatures(**given).fit()
+            features.warn_truncated(data.texts)
+            encoder_names[spec] = features.encoder_.name
+        shown = list(encoder_names.values())
+        twice = sorted({name for name in shown if shown.count(name) > 1})
+        if twice:
+            raise HeadstartError(
+                f"two of --encoders have the name {twice[0]}; give each encoder once (two folders of one name: "
+                "rename one)"
+            )
+    if len(encoder_specs) > 1:
+        manifest["encoders"] = [encoder_spec(load_encoder(spec)) for spec in encoder_specs]
     if "zero-shot" in names:  # about the user's descriptions, not a sample: warned here, as the runs' warnings are not
         label_prompts(options.get("label_descriptions"), np.unique(y))
-    check_runs(names, options, data.texts, y, train_pool)
+    for spec in encoder_specs:
+        check_runs(names, {**options, "encoder": spec}, data.texts, y, train_pool)
     prepare_output(out_dir, manifest, force)
     smallest = {c: int(np.sum(y[train_pool] == c)) for c in np.unique(y)}
     for n in n_per_class:
@@ -234,29 +267,55 @@ def run_comparison(
                 f"({', '.join(f'{c}: {k}' for c, k in short.items())}); "
                 "using all of their examples"
             )
-    runs = read_results(out_dir)
-    done = {(r["strategy"], r["n_per_class"], r["seed"]) for r in runs}
-    plan = [(n, seed, name) for n in n_per_class for seed in range(seeds) for name in names]
+    # Runs recorded before the encoder was a dimension ran on the comparison's one encoder.
+    runs = [
+        {"encoder": encoder_names.get(encoder_specs[0]) if reads_encoder(r["strategy"]) else None, **r}
+        for r in read_results(out_dir)
+    ]
+    done = {_key(r) for r in runs}
+    plan = [
+        (n, seed, name, spec)
+        for n in n_per_class
+        for seed in range(seeds)
+        for name in names
+        for spec in (encoder_specs if reads_encoder(name) else [None])
+    ]
     test_texts = [data.texts[i] for i in test]
-    for done_count, (n, seed, name) in enumerate(plan, start=1):
-        key = (name, n if n is not None else "all", seed)
+    for done_count, (n, seed, name, spec) in enumerate(plan, start=1):
+        key = (name, encoder_names.get(spec), n if n is not None else "all", seed)
         if key in done:
             if on_run:
-                on_run(
-                    next(r for r in runs if (r["strategy"], r["n_per_class"], r["seed"]) == key), done_count, len(plan)
-                )
+                on_run(next(r for r in runs if _key(r) == key), done_count, len(plan))
             continue
         train = sample_per_class(y, n, seed, pool=train_pool)
-        record = run_one(name, [data.texts[i] for i in train], y[train], test_texts, y[test], seed, options)
-        record.update({"n_per_class": key[1], "seed": seed, "train_size": len(train), "test_size": len(test)})
+        given = {**options, "encoder": spec} if spec is not None else options
+        record = run_one(name, [data.texts[i] for i in train], y[train], test_texts, y[test], seed, given)
+        record.update(
+            {
+                "encoder": key[1],
+                "n_per_class": key[2],
+                "seed": seed,
+                "train_size": len(train),
+                "test_size": len(test),
+            }
+        )
         _append(out_dir, record)
         runs.append(record)
         done.add(key)
         if on_run:
             on_run(record, done_count, len(plan))
     # A resumed folder may hold runs of a larger plan (more seeds, other n): the report covers this plan's alone.
-    planned = {(name, n if n is not None else "all", seed) for n, seed, name in plan}
-    return [r for r in runs if (r["strategy"], r["n_per_class"], r["seed"]) in planned]
+    planned = {(name, encoder_names.get(spec), n if n is not None else "all", seed) for n, seed, name, spec in plan}
+    return [r for r in runs if _key(r) in planned]
+
+
+def _key(run: dict) -> tuple:
+    return run["strategy"], run.get("encoder"), run["n_per_class"], run["seed"]
+
+
+def reads_encoder(strategy: str) -> bool:
+    """Whether a strategy runs on an encoder (all but tfidf)."""
+    return strategies.strategy_class(strategy) is not strategies.TfidfClassifier
 
 
 def check_runs(
@@ -317,6 +376,8 @@ def run_one(
         "labels": report["labels"],
         "confusion_matrix": report["confusion_matrix"],
         "fit_seconds": fit_seconds,
+        # The frozen encoder's share of the fit (None where the encoder is trained, or there is none).
+        "encode_seconds": info.get("seconds", {}).get("encode"),
         "predict_seconds": predict_seconds,
         "trainable_parameters": trainable,
         "total_parameters": trainable + info.get("frozen_parameters", 0),
@@ -327,18 +388,37 @@ def run_one(
     }
 
 
+def method_names(runs: Sequence[dict]) -> dict[tuple, str]:
+    """What the report calls each (strategy, encoder): the strategy alone when the runs used one encoder, else
+    "strategy · encoder", by the encoder's short name (``mpnet``) where it has one."""
+    encoders = {r.get("encoder") for r in runs} - {None}
+    names = {}
+    for run in runs:
+        strategy, encoder = run["strategy"], run.get("encoder")
+        if len(encoders) > 1 and encoder is not None:
+            shipped = packaged(encoder)
+            names[strategy, encoder] = f"{strategy} · {shipped.aliases[0] if shipped else encoder}"
+        else:
+            names[strategy, encoder] = strategy
+    return names
+
+
 def summarize(runs: Sequence[dict]) -> list[dict]:
-    """Mean and sd over seeds for each (strategy, n per class), in the order the runs were planned."""
+    """Mean and sd over seeds for each (strategy, encoder, n per class), in the order the runs were planned."""
     groups: dict[tuple, list[dict]] = {}
     for run in runs:
-        groups.setdefault((run["strategy"], run["n_per_class"]), []).append(run)
+        groups.setdefault((run["strategy"], run.get("encoder"), run["n_per_class"]), []).append(run)
+    methods = method_names(runs)
     rows = []
-    for (name, n), group in groups.items():
+    for (name, encoder, n), group in groups.items():
         accuracy = np.array([r["accuracy"] for r in group])
         f1 = np.array([r["macro_f1"] for r in group])
+        encoding = [r["encode_seconds"] for r in group if r.get("encode_seconds") is not None]
         rows.append(
             {
+                "method": methods[name, encoder],
                 "strategy": name,
+                "encoder": encoder,
                 "n_per_class": n,
                 "seeds": len(group),
                 "train_size": float(np.mean([r["train_size"] for r in group])),
@@ -351,6 +431,7 @@ def summarize(runs: Sequence[dict]) -> list[dict]:
                     np.mean([r.get("expected_calibration_error", np.nan) for r in group])
                 ),
                 "fit_seconds": float(np.mean([r["fit_seconds"] for r in group])),
+                "encode_seconds": float(np.mean(encoding)) if encoding else None,
                 "predict_seconds": float(np.mean([r["predict_seconds"] for r in group])),
                 "trainable_parameters": int(round(np.mean([r["trainable_parameters"] for r in group]))),
                 "encoder_forward_passes": float(np.mean([r["encoder_forward_passes"] for r in group])),
@@ -371,12 +452,13 @@ def _share_of_time(a: float, b: float) -> str:
 
 
 def verdict(summary: Sequence[dict]) -> str:
-    """A plain-language sentence per n: frozen against the heaviest strategy run (full, else the most accurate). A
-    strategy that collapsed to one class in any seed is named as such and never compared or preferred."""
+    """A plain-language sentence per n: the most accurate frozen method against the heaviest strategy run (full, the
+    most accurate on any encoder; else the most accurate method). A method that collapsed to one class in any seed is
+    named as such and never compared or preferred."""
     sentences = []
     by_n: dict = {}
     for row in summary:
-        by_n.setdefault(row["n_per_class"], {})[row["strategy"]] = row
+        by_n.setdefault(row["n_per_class"], {})[row.get("method", row["strategy"])] = row
     for n, every in by_n.items():
         examples = f"with {n} examples per class" if n != "all" else "with all the training data"
         rows = {name: r for name, r in every.items() if not r.get("collapsed")}
@@ -384,32 +466,50 @@ def verdict(summary: Sequence[dict]) -> str:
         if not rows:
             sentences.append(f"{examples.capitalize()}, {collapsed}; none is recommended.")
             continue
-        best = max(rows.values(), key=lambda r: r["accuracy"])
+        best = max(rows.items(), key=lambda item: item[1]["accuracy"])
         # Means of the same counts summed in another order differ in the last bits: a tie is a tie.
-        tied = [r["strategy"] for r in rows.values() if np.isclose(r["accuracy"], best["accuracy"], rtol=0, atol=1e-9)]
-        leaders = f"{' and '.join(tied)} are" if len(tied) > 1 else f"{best['strategy']} is"
-        line = f"{examples.capitalize()}, {leaders} the most accurate ({best['accuracy']:.1%})"
-        frozen = rows.get("frozen")
-        peer = rows.get("full") or (best if "frozen" not in tied else None)
-        if frozen and peer and peer is not frozen:
-            share = frozen["accuracy"] / peer["accuracy"] if peer["accuracy"] else float("nan")
-            cost = _share_of_time(frozen["fit_seconds"], peer["fit_seconds"])
-            if np.isclose(share, 1):
-                line += f"; frozen matches {peer['strategy']}'s accuracy at {cost}"
-            elif share < 1:
-                line += f"; frozen reaches {share:.0%} of {peer['strategy']}'s accuracy at {cost}"
+        tied = [name for name, r in rows.items() if np.isclose(r["accuracy"], best[1]["accuracy"], rtol=0, atol=1e-9)]
+        leaders = f"{' and '.join(tied)} are" if len(tied) > 1 else f"{tied[0]} is"
+        line = f"{examples.capitalize()}, {leaders} the most accurate ({best[1]['accuracy']:.1%})"
+        frozen = _most_accurate(rows, "frozen")
+        peer = _most_accurate(rows, "full") or (best if frozen and frozen[0] not in tied else None)
+        if frozen and peer and peer[0] != frozen[0]:
+            (name, ours), (other, theirs) = frozen, peer
+            cost = _share_of_time(ours["fit_seconds"], theirs["fit_seconds"])
+            gap = ours["accuracy"] - theirs["accuracy"]
+            if np.isclose(gap, 0, rtol=0, atol=1e-9):
+                line += f"; {name} matches {other}'s accuracy at {cost}"
+            elif gap < 0:
+                line += f"; {name} reaches {ours['accuracy'] / theirs['accuracy']:.0%} of {other}'s accuracy at {cost}"
             else:
-                line += f"; frozen is {share - 1:.0%} more accurate than {peer['strategy']}, at {cost}"
+                line += f"; {name} is {100 * gap:.1f} pt more accurate than {other}, at {cost}"
         if collapsed:
             line += f"; {collapsed}, so {'it is' if len(every) - len(rows) == 1 else 'they are'} left out"
         sentences.append(line + ".")
     return " ".join(sentences)
 
 
+def _most_accurate(rows: dict[str, dict], strategy: str) -> tuple[str, dict] | None:
+    """(method, row) of the most accurate method of this strategy, on whichever encoder; None if it was not run."""
+    of = [(name, r) for name, r in rows.items() if r["strategy"] == strategy]
+    return max(of, key=lambda item: item[1]["accuracy"]) if of else None
+
+
+def encoding_speeds(runs: Sequence[dict]) -> dict[str, float]:
+    """Texts a second each encoder encodes on this machine: a frozen model's (cold) prediction of the test split is
+    its encoder's pass over it, and the head's share is negligible."""
+    speeds: dict[str, list[float]] = {}
+    for run in runs:
+        if run["strategy"] == "frozen" and run.get("encoder") and run["predict_seconds"] > 0:
+            speeds.setdefault(run["encoder"], []).append(run["test_size"] / run["predict_seconds"])
+    return {encoder: float(np.median(values)) for encoder, values in speeds.items()}
+
+
 def _collapsed_note(rows: Sequence[dict]) -> str:
     """'full collapsed to one class in 1 of 3 seeds, and partial:1 in 2 of 3 seeds'; empty when none did."""
     parts = [
-        f"{r['strategy']} in {r['collapsed']} of {r['seeds']} {'seed' if r['seeds'] == 1 else 'seeds'}" for r in rows
+        f"{r.get('method', r['strategy'])} in {r['collapsed']} of {r['seeds']} {'seed' if r['seeds'] == 1 else 'seeds'}"
+        for r in rows
     ]
     if not parts:
         return ""

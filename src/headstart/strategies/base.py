@@ -18,7 +18,7 @@ from .. import artifacts
 from ..card import model_card
 from ..costs import peak_rss_mb
 from ..data import as_texts, check_labeled, column_of
-from ..encoders import Encoder, encoder_spec
+from ..encoders import DEFAULT_ENCODER, LEGACY_DEFAULT_ENCODER, Encoder, encoder_spec
 from ..errors import FingerprintMismatchError, HeadstartError, ModelFormatError
 from ..features import CHUNK, FeatureSpec, FrozenFeatures, in_chunks
 from ..params import Rule, Whole, validate
@@ -219,13 +219,21 @@ def _same(a, b) -> bool:
 
 def portable_params(params: dict) -> dict:
     """Parameters as a saved model keeps them: a cache folder becomes "the default cache" (True), since the model may
-    be loaded on another machine; False, no cache, stays."""
-    return {**params, "cache": params["cache"] not in (False, None)} if "cache" in params else params
+    be loaded on another machine; False, no cache, stays. The default encoder (None) is saved by name, as the default
+    may change."""
+    params = {**params, "cache": params["cache"] not in (False, None)} if "cache" in params else dict(params)
+    if "encoder" in params and params["encoder"] is None:
+        params["encoder"] = DEFAULT_ENCODER
+    return params
 
 
 def params_from_config(config: dict) -> dict:
-    """The estimator's parameters as saved, with JSON lists turned back into tuples."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in portable_params(config["params"]).items()}
+    """The estimator's parameters as saved, with JSON lists turned back into tuples. A folder that names no encoder
+    was saved when None meant all-MiniLM-L6-v2."""
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()}
+    if "encoder" in params and params["encoder"] is None:
+        params["encoder"] = LEGACY_DEFAULT_ENCODER
+    return portable_params(params)
 
 
 def encoder_record(encoder: Encoder) -> dict:

@@ -30,8 +30,8 @@ from headstart.compare import read_jsonl  # noqa: E402
 from headstart.costs import PeakMemory  # noqa: E402
 from headstart.data import sample_per_class  # noqa: E402
 from headstart.datasets import DATASETS, load_dataset  # noqa: E402
-from headstart.packaged import MINILM, MPNET  # noqa: E402
 from headstart.metrics import evaluate  # noqa: E402
+from headstart.packaged import MINILM, MPNET  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 ENCODERS = {"minilm": MINILM, "mpnet": MPNET}

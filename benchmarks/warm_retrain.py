@@ -99,7 +99,7 @@ def markdown(result: dict) -> list[str]:
 
 def main() -> None:
     loading = time.perf_counter()
-    encoder = load_encoder(None)
+    encoder = load_encoder("all-MiniLM-L6-v2")
     encoder.fingerprint(), encoder.tokenizer_fingerprint()  # one-off hashes, as loading: not part of any fit
     loaded = time.perf_counter()
     result = {

@@ -14,7 +14,7 @@ WORDS = (
 ).split()
 
 
-def make_tiny_encoder(folder: Path, seed: int = 0) -> Path:
+def make_tiny_encoder(folder: Path, seed: int = 0, hidden_size: int = 32) -> Path:
     """Save a 2-layer BERT with a small vocabulary and a fast tokenizer to `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
@@ -23,10 +23,10 @@ def make_tiny_encoder(folder: Path, seed: int = 0) -> Path:
     tokenizer.save_pretrained(folder)
     config = BertConfig(
         vocab_size=len(vocab),
-        hidden_size=32,
+        hidden_size=hidden_size,
         num_hidden_layers=2,
         num_attention_heads=2,
-        intermediate_size=64,
+        intermediate_size=2 * hidden_size,
         max_position_embeddings=64,
     )
     import torch
@@ -67,3 +67,4 @@ def sentiment_data(n_per_class: int = 20, seed: int = 0) -> tuple[list[str], lis
 @pytest.fixture
 def toy_data() -> tuple[list[str], list[str]]:
     return sentiment_data()
+

@@ -1,10 +1,10 @@
 import os
 
 import pytest
-from conftest import sentiment_data
+from conftest import make_tiny_encoder, sentiment_data
 
 import headstart
-from headstart.advise import SAMPLE, _recommend, advise
+from headstart.advise import SAMPLE, _recommend, _recommend_encoder, advise
 from headstart.cli import main
 
 
@@ -144,3 +144,27 @@ def test_the_training_step_is_timed_on_a_random_batch_not_the_files_first_rows(t
     advise([texts[i] for i in order], [labels[i] for i in order], encoder=tiny_encoder)
     shortest = sorted(map(len, texts))[:16]
     assert len(timed[0]) == 16 and sorted(map(len, timed[0])) != shortest
+
+
+def test_the_largest_encoder_whose_frozen_fit_fits_the_budget_is_recommended():
+    def measured(parameters, frozen_seconds):
+        return {"parameters": parameters, "estimated_fit_seconds": {"frozen": frozen_seconds}}
+
+    both = {"small": measured(20e6, 30.0), "large": measured(110e6, 150.0)}
+    chosen, reason = _recommend_encoder(both, 600, n=1000)
+    assert chosen == "large" and "largest encoder measured" in reason and "small about 30 s" in reason
+    chosen, reason = _recommend_encoder(both, 100, n=1000)
+    assert chosen == "small" and "large would exceed the 100 s budget" in reason
+    chosen, reason = _recommend_encoder(both, 10, n=1000)
+    assert chosen == "small" and "No encoder fits the 10 s budget" in reason and "fastest" in reason
+
+
+def test_advise_measures_every_encoder_given_and_names_the_larger(tmp_path):
+    small = str(make_tiny_encoder(tmp_path / "small", hidden_size=16))
+    large = str(make_tiny_encoder(tmp_path / "large", hidden_size=64))
+    texts, labels = sentiment_data(n_per_class=20)
+    advice = advise(texts, labels, budget_seconds=1e6, encoders=[small, large])
+    assert set(advice["encoders"]) == {"small", "large"}
+    assert advice["encoders"]["large"]["parameters"] > advice["encoders"]["small"]["parameters"]
+    assert advice["encoder"] == "large" and "small about" in advice["encoder_reason"]
+    assert advice["estimated_fit_seconds"] == advice["encoders"]["large"]["estimated_fit_seconds"]

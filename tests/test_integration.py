@@ -23,7 +23,7 @@ def airline():
 def test_frozen_minilm_on_64_tweets_per_class_is_well_above_chance(airline, seed):
     texts, y, test, rest = airline
     train = sample_per_class(y, 64, seed=seed, pool=rest)
-    model = FrozenEncoderClassifier(seed=seed).fit([texts[i] for i in train], y[train])
+    model = FrozenEncoderClassifier(encoder="all-MiniLM-L6-v2", seed=seed).fit([texts[i] for i in train], y[train])
     accuracy = model.score([texts[i] for i in test], y[test])
     # Measured 0.66-0.75 over seeds 0-3; chance and a constant guess are both 0.33.
     assert accuracy > 0.58
@@ -37,7 +37,16 @@ def test_compare_on_real_minilm_and_airline_tweets(tmp_path, airline):
 
     texts, y, test, rest = airline
     subset = sample_per_class(y, 200, seed=5)
-    runs = run_comparison([texts[i] for i in subset], y[subset], tmp_path / "cmp", ["frozen", "tfidf"], [16], 1, 150)
+    runs = run_comparison(
+        [texts[i] for i in subset],
+        y[subset],
+        tmp_path / "cmp",
+        ["frozen", "tfidf"],
+        [16],
+        1,
+        150,
+        encoders=["all-MiniLM-L6-v2"],
+    )
     result = write_report(tmp_path / "cmp", runs)
     frozen = next(r for r in runs if r["strategy"] == "frozen")
     assert frozen["accuracy"] > 0.45 and frozen["trainable_parameters"] == 3 * 4 * 384 + 3
@@ -55,7 +64,9 @@ def test_the_token_head_reads_question_types_that_mean_pooling_blurs():
     for seed in (0, 1):
         train = sample_per_class(y, 8, seed=seed, pool=rest)
         for head in accuracy:
-            model = FrozenEncoderClassifier(head=head, seed=seed, cache=False).fit([texts[i] for i in train], y[train])
+            model = FrozenEncoderClassifier(encoder="all-MiniLM-L6-v2", head=head, seed=seed, cache=False).fit(
+                [texts[i] for i in train], y[train]
+            )
             accuracy[head].append(model.score([texts[i] for i in test], y[test]))
     # Measured over seeds 0-3: linear 0.64-0.67, tokens 0.71-0.79, ahead by 6 to 12 points on every seed.
     assert np.mean(accuracy["tokens"]) >= np.mean(accuracy["linear"]) + 0.05, accuracy

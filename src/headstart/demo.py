@@ -1,4 +1,6 @@
-"""The main job on real data in a few seconds: airline customer sentiment, the frozen default, a held-out score."""
+"""The main job on real data in a few seconds: airline customer sentiment, frozen, a held-out score.
+
+It runs on all-MiniLM-L6-v2, not the default encoder: about 5x faster to encode, so the demo stays a few seconds."""
 
 from __future__ import annotations
 
@@ -16,10 +18,13 @@ from .params import Rule, Whole, check
 from .strategies import FrozenEncoderClassifier
 from .strategies.base import SEED
 
+DEMO_ENCODER = "all-MiniLM-L6-v2"
+
 
 def run_demo(n_per_class: int = 100, test_size: int = 1000, seed: int = 0) -> dict:
-    """Train ``FrozenEncoderClassifier()`` on ``n_per_class`` tweets of each sentiment and score it on ``test_size``
-    others: returns the model, the evaluation report, the fit's seconds, and the training and test data."""
+    """Train ``FrozenEncoderClassifier(encoder=DEMO_ENCODER)`` on ``n_per_class`` tweets of each sentiment and score
+    it on ``test_size`` others: returns the model, the evaluation report, the fit's seconds, and the training and
+    test data."""
     check("n_per_class", n_per_class, Rule((Whole(1),)))
     check("test_size", test_size, Rule((Whole(1),)))
     check("seed", seed, SEED)
@@ -28,7 +33,7 @@ def run_demo(n_per_class: int = 100, test_size: int = 1000, seed: int = 0) -> di
     test = np.random.default_rng(seed).permutation(len(y))[:test_size]
     train = sample_per_class(y, n_per_class, seed, pool=np.setdiff1d(np.arange(len(y)), test))
     started = time.perf_counter()
-    model = FrozenEncoderClassifier().fit([texts[i] for i in train], y[train].tolist())
+    model = FrozenEncoderClassifier(encoder=DEMO_ENCODER).fit([texts[i] for i in train], y[train].tolist())
     fit_seconds = time.perf_counter() - started
     report = evaluate_model(model, [texts[i] for i in test], y[test].tolist())
     return {

@@ -155,7 +155,8 @@ class FrozenFeatures(TransformerMixin, BaseEstimator):
     once per spec).
 
     Parameters:
-        encoder: a Hugging Face model folder or Hub id; None is the packaged all-MiniLM-L6-v2.
+        encoder: a packaged encoder's name (all-mpnet-base-v2, all-MiniLM-L6-v2), a Hugging Face model folder or
+            Hub id; None is the default, all-mpnet-base-v2.
         pooling: ``mean`` (masked), ``cls`` or ``max``.
         layers: ``"last4"`` (the last four layers) or layer numbers (-1 is the last, 0 the embeddings).
         layer_combine: ``concat`` or ``mean`` of the chosen layers.

@@ -165,7 +165,11 @@ def _root(
 
 
 ENCODER = typer.Option(
-    None, "--encoder", "-e", help="Hugging Face model folder or Hub id [default: packaged all-MiniLM-L6-v2]."
+    None,
+    "--encoder",
+    "-e",
+    help="Packaged encoder (all-mpnet-base-v2 or mpnet, all-MiniLM-L6-v2 or minilm), model folder or Hub id "
+    "[default: all-mpnet-base-v2].",
 )
 POOLING = typer.Option("mean", "--pooling", help="mean, cls or max.")
 LAYERS = typer.Option(

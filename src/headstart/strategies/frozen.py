@@ -40,7 +40,8 @@ class FrozenEncoderClassifier(TextClassifier):
     """Encoder θ frozen, head ω trained on its cached features.
 
     Parameters:
-        encoder: a Hugging Face model folder or Hub id; None is the packaged all-MiniLM-L6-v2.
+        encoder: a packaged encoder's name (all-mpnet-base-v2, all-MiniLM-L6-v2), a Hugging Face model folder or
+            Hub id; None is the default, all-mpnet-base-v2.
         head: ``linear`` (logistic regression, C by CV), ``mlp`` (one hidden layer, early stopping) or ``tokens`` (the
             linear head plus a smooth maximum of per-token scores, C by CV: for labels a few words decide, such as
             question types, at the price of running the encoder on every fit, as token states are not cached; see

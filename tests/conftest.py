@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,25 @@ def sentiment_data(n_per_class: int = 20, seed: int = 0) -> tuple[list[str], lis
 def toy_data() -> tuple[list[str], list[str]]:
     return sentiment_data()
 
+
+def headless_chromium(tmp_path: Path) -> tuple[str, list[str]]:
+    """The chromium binary and the flags that run it headless with a private profile; skips the test without one,
+    but fails it where ``HEADSTART_REQUIRE_BROWSER=1`` (CI), so that a missing browser is never passed unseen."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        missing = "chromium is not installed; apt-get install chromium gives it (.ci/run installs it)"
+        if os.environ.get("HEADSTART_REQUIRE_BROWSER") == "1":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ]
+    return chromium, flags

@@ -2,12 +2,11 @@ import base64
 import json
 import os
 import re
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
-from conftest import sentiment_data
+from conftest import headless_chromium, sentiment_data
 
 from headstart.cli import main
 from headstart.compare import RESULTS, fixed_split, parse_n_per_class, run_comparison, verdict
@@ -171,13 +170,7 @@ def test_the_report_renders_in_a_real_browser_with_its_images(tmp_path, data, ti
     page = (folder / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == 4 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        # CI sets HEADSTART_REQUIRE_BROWSER=1, so that there a missing browser fails instead of passing unseen.
-        missing = "chromium is not installed; apt-get install chromium gives it (.ci/run installs it)"
-        if os.environ.get("HEADSTART_REQUIRE_BROWSER") == "1":
-            pytest.fail(missing)
-        pytest.skip(missing)
+    chromium, flags = headless_chromium(tmp_path)
     # The browser loads every embedded image; the script reports how many decoded with a real size.
     probe = tmp_path / "probe.html"
     probe.write_text(
@@ -188,17 +181,6 @@ window.onload = () => { const ok = [...document.images].filter(i => i.complete &
 document.title = 'images-ok:' + ok + '/' + document.images.length; };</script></body>""",
         )
     )
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ]
     dom = subprocess.run(
         [chromium, *flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120
     ).stdout

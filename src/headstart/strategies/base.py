@@ -148,6 +148,21 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities of a chunk of texts, read through ``features``."""
         raise NotImplementedError
 
+    def shared_pass_key(self) -> str | None:
+        """What an encoder pass must be to feed this model: the namespace of the per-layer vectors it reads (models
+        with equal keys can share one pass per text), or None when it runs its own (no encoder, or token states)."""
+        check_is_fitted(self, "classes_")
+        return self.features_.spec_.namespace if hasattr(self, "features_") else None
+
+    def per_layer(self, texts: list[str]) -> np.ndarray:
+        """The per-layer vectors of ``texts`` that this model's predictions read, through its cache setting."""
+        return self._runtime_features().per_layer(texts, warn=False)
+
+    def proba_from_per_layer(self, texts: list[str], per_layer: np.ndarray) -> np.ndarray:
+        """Class probabilities of ``texts`` from their per-layer vectors, computed once for every model that shares
+        this one's ``shared_pass_key`` (a server's one pass per text); equal to ``predict_proba(texts)``."""
+        return self._as_fitted()._proba(_Computed(self.features_.spec_, per_layer), texts)
+
     def predict(self, X) -> np.ndarray:
         """The most probable label of each text."""
         check_is_fitted(self, "classes_")
@@ -210,6 +225,17 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def _restore(self, path: Path, config: dict) -> None:
         """Set the learned state (beyond labels and the fit report) from a model folder."""
         raise NotImplementedError
+
+
+class _Computed:
+    """Per-layer vectors computed already, read as ``FrozenFeatures`` gives them to a strategy's ``_proba``."""
+
+    def __init__(self, spec: FeatureSpec, per_layer: np.ndarray):
+        self.spec_ = spec
+        self._per_layer = per_layer
+
+    def per_layer(self, texts: list[str], warn: bool = True) -> np.ndarray:
+        return self._per_layer
 
 
 def _same(a, b) -> bool:

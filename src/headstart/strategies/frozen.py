@@ -254,6 +254,9 @@ class FrozenEncoderClassifier(TextClassifier):
     def _chunk(self) -> int:
         return TOKEN_PREDICT_CHUNK if self.head == "tokens" else super()._chunk()
 
+    def shared_pass_key(self) -> str | None:
+        return None if self.head == "tokens" else super().shared_pass_key()  # token states are not shared
+
     def _proba(self, features: FrozenFeatures, texts: list[str]) -> np.ndarray:
         tokens = self.head == "tokens"
         per_layer, states = features.token_states(texts) if tokens else (features.per_layer(texts, warn=False), None)

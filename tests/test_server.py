@@ -261,9 +261,7 @@ def live(app):
     """The app on a real uvicorn server on a free port, in a thread; yields its base URL."""
     import uvicorn
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -437,3 +435,73 @@ def test_a_fuzz_run_against_the_openapi_schema_finds_no_500_and_no_schema_violat
             except Unsatisfiable:  # an operation with no input to break (GET /health) has no negative cases
                 assert mode == "negative"
         assert fuzzed >= (9 if mode == "positive" else 3)
+
+
+@pytest.mark.filterwarnings("ignore:full collapsed")  # one epoch on toy data: its probabilities still compare
+def test_a_fine_tuned_a_zero_shot_and_a_token_head_model_are_served_each_on_its_pass(model_dir, tmp_path, tiny_encoder):
+    texts, labels = sentiment_data(n_per_class=12)
+    descriptions = {"pos": "great love", "neg": "awful hate"}
+    others = {
+        "tuned": headstart.build("full", encoder=tiny_encoder, epochs=1, cache=False),
+        "zero": headstart.build("zero-shot", encoder=tiny_encoder, label_descriptions=descriptions, cache=False),
+        "tokens": FrozenEncoderClassifier(encoder=tiny_encoder, head="tokens", cache=False),
+    }
+    for name, model in others.items():
+        model.fit(texts, labels).save(tmp_path / name)
+    app = create_app(load_models([model_dir / "sentiment", *(tmp_path / name for name in others)]))
+    with TestClient(app) as client:
+        shared = {m["name"]: m["shares_encoder_with"] for m in client.get("/v1/models").json()}
+        # zero-shot reads the frozen encoder's pass (other layers); θ trained, or token states, mean a pass of its own
+        assert shared == {"sentiment": ["zero"], "zero": ["sentiment"], "tuned": [], "tokens": []}
+        body = client.post("/v1/classify", json={"texts": TEXTS, "probabilities": True}).json()
+    for name in others:
+        expected = headstart.load(tmp_path / name).predict_proba(TEXTS)
+        got = [[row[name]["probabilities"][c] for c in ("neg", "pos")] for row in body["results"]]
+        assert np.allclose(got, expected, atol=1e-5)
+
+
+def test_sighup_reloads_the_models_of_a_running_server(model_dir, tmp_path):
+    import os
+    import signal
+    import sys
+
+    root = tmp_path / "served"
+    shutil.copytree(model_dir / "sentiment", root / "sentiment")
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from headstart.cli import main; main()", "serve", str(root), "--port", str(port), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        names = wait_for_models(url, lambda names: names == ["sentiment"])
+        shutil.copytree(model_dir / "words", root / "words")
+        os.kill(process.pid, signal.SIGHUP)
+        names = wait_for_models(url, lambda names: "words" in names)
+        assert names == ["sentiment", "words"]
+        answer = httpx.post(url + "/v1/classify", json={"texts": TEXTS[:1]}).json()
+        assert set(answer["results"][0]) == {"sentiment", "words"}
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+    assert "Traceback" not in output, output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_models(url: str, done, seconds: float = 60) -> list[str]:
+    deadline, names = time.monotonic() + seconds, None
+    while time.monotonic() < deadline:
+        try:
+            names = [m["name"] for m in httpx.get(url + "/v1/models").json()]
+            if done(names):
+                return names
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the server did not get there in {seconds} s; it serves {names}")

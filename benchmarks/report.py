@@ -1,4 +1,5 @@
-"""Turn benchmarks/results/*.jsonl (and throughput.json, warm_retrain.json) into BENCHMARKS.md and a plot.
+"""Turn benchmarks/results/*.jsonl (and throughput.json, warm_retrain.json, schedule.json, serve.json) into
+BENCHMARKS.md and a plot.
 
 python benchmarks/report.py [--results benchmarks/results] [--out BENCHMARKS.md]
 """
@@ -459,7 +460,7 @@ def main() -> None:
         *method_list(),
         "",
     ]
-    for extra in ("throughput", "warm_retrain", "schedule"):
+    for extra in ("throughput", "warm_retrain", "schedule", "serve"):
         path = args.results / f"{extra}.json"
         if path.exists():
             result = json.loads(path.read_text())

@@ -73,3 +73,24 @@ def test_the_report_turns_results_into_benchmarks_md(tmp_path, tiny_encoder):
     )
     text = out.read_text()
     assert "## toy" in text and "hs_frozen_auto" in text and (tmp_path / "learning_curves.png").exists()
+
+
+def test_the_serving_summary_checks_each_target_on_the_numbers_it_is_given():
+    import serve
+
+    def run(speed, rss, p50=100.0, p99=200.0):
+        texts = {"texts_per_second": speed, "p50_ms": p50, "p95_ms": p99, "p99_ms": p99}
+        return {"airline": texts, "bbc": texts, "peak_rss_mb": rss}
+
+    result = {
+        "clients": 16,
+        "heads": 10,
+        "texts": {"airline": 400, "bbc": 64},
+        "runs": {"a": run(60, 800), "b": run(55, 900), "c": run(5, 7000), "d": run(40, 700)},
+    }
+    result["runs"]["a"]["half_load"] = {"rate": 30, "p50_ms": 30.0, "p95_ms": 50.0, "p99_ms": 120.0}
+    text = "\n".join(serve.markdown(result))
+    assert "(b) / (c) throughput **11.0x** (target ≥ 8x): **met**" in text
+    assert "(a) / (d) **1.50x** (target ≥ 1.2x): **met**" in text
+    assert "Memory (b) / (a): **1.12x** (target ≤ 1.3x): **met**" in text
+    assert "p99 / p50 **4.0x** (target ≤ 3x): **not met**" in text

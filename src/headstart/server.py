@@ -14,6 +14,7 @@ import json
 import logging
 import signal
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -178,13 +179,14 @@ class Batcher:
 
     def __init__(self, limits: Limits, metrics: Metrics):
         self.limits, self.metrics = limits, metrics
-        self.jobs: asyncio.Queue[_Job] | None = None
+        self.jobs: deque[_Job] = deque()
+        self.arrived: asyncio.Event | None = None
         self.waiting = 0
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headstart-encoder")
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
-        self.jobs = asyncio.Queue()
+        self.arrived = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -204,7 +206,8 @@ class Batcher:
         self.waiting += 1
         self.metrics.queue_depth.set(self.waiting)
         try:
-            await self.jobs.put(_Job(texts, models, tokens, future))
+            self.jobs.append(_Job(texts, models, tokens, future))
+            self.arrived.set()
             return await future
         finally:
             self.waiting -= 1
@@ -213,14 +216,16 @@ class Batcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self.jobs.get()]
+            if not self.jobs:
+                self.arrived.clear()
+                await self.arrived.wait()
+                continue
+            batch = [self.jobs.popleft()]
             tokens = batch[0].tokens
-            while not self.jobs.empty():  # what is waiting now joins, up to the token bound
-                nxt = self.jobs._queue[0]  # peek: a job over the bound waits for the next batch
-                if tokens + nxt.tokens > self.limits.max_batch_tokens:
-                    break
-                batch.append(self.jobs.get_nowait())
-                tokens += nxt.tokens
+            # What is waiting now joins, up to the token bound; the job that would cross it leads the next batch.
+            while self.jobs and tokens + self.jobs[0].tokens <= self.limits.max_batch_tokens:
+                tokens += self.jobs[0].tokens
+                batch.append(self.jobs.popleft())
             batch = [job for job in batch if not job.future.done()]  # a client that went away
             if not batch:
                 continue

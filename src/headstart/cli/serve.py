@@ -19,7 +19,7 @@ def _limit(default: int, flag: str, what: str):
 @app.command()
 def serve(
     models: list[Path] = typer.Argument(
-        ..., metavar="MODELS...", help="Model folders, or folders of model folders, written by `headstart train`."
+        ..., metavar="MODELS", help="Model folders, or folders of model folders, written by `headstart train`."
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
@@ -39,9 +39,7 @@ def serve(
         envvar="HEADSTART_API_KEY",
         help="Require this bearer token on the /v1 endpoints (health, readiness and metrics stay open).",
     ),
-    cache: bool = typer.Option(
-        False, "--cache/--no-cache", help="Keep served texts' vectors in the embedding cache [default: no]."
-    ),
+    cache: bool = typer.Option(False, "--cache/--no-cache", help="Keep served texts' vectors in the embedding cache."),
 ) -> None:
     """Serve models over HTTP: POST /v1/classify, a page at /, /metrics, /docs. SIGHUP reloads the models."""
     import uvicorn

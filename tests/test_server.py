@@ -84,7 +84,9 @@ def test_a_prediction_equals_headstart_predicts(client, model_dir, tmp_path, cap
             assert p == pytest.approx(line[f"p_{label}"], abs=1e-5)
 
 
-def test_models_sharing_a_spec_cost_one_encoder_pass_however_many_are_asked(client):
+def test_models_sharing_a_spec_cost_one_encoder_pass_however_many_are_asked(client, app):
+    served = app.state.registry.models
+    assert served["sentiment"].model.features_.encoder_ is served["last"].model.features_.encoder_  # one in memory
     start = passes(client)
     client.post("/v1/classify", json={"texts": TEXTS, "models": ["sentiment"]})
     one = passes(client) - start

@@ -684,3 +684,12 @@ def test_stdin_is_decoded_as_files_are(trained, capsys, monkeypatch):
     for raw in ("good love\n".encode("utf-16"), b"\xef\xbb\xbfgood love\n"):  # known by their byte-order marks
         code, out, _ = predict_stdin(raw)
         assert code == 0 and pd.read_csv(io.StringIO(out))["text"].tolist() == ["good love"]
+
+
+def test_the_cli_starts_without_importing_torch_transformers_or_sklearn():
+    """--help and instant errors must not wait seconds for the heavy libraries; the commands import them when used."""
+    import subprocess
+    import sys
+
+    probe = "import sys, headstart.cli; print(sorted({'torch', 'transformers', 'sklearn'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "[]\n"

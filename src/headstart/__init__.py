@@ -5,28 +5,37 @@
 >>> model.predict(["where is my bag?"])
 """
 
-from .cache import EmbeddingCache
-from .encoders import Encoder, load_encoder
-from .errors import HeadstartError, NotFittedError
-from .features import FeatureSpec, FrozenFeatures
-from .params import InvalidParameterError
-from .strategies import FineTunedClassifier, FrozenEncoderClassifier, TfidfClassifier, ZeroShotClassifier, build, load
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "EmbeddingCache",
-    "Encoder",
-    "FeatureSpec",
-    "FineTunedClassifier",
-    "FrozenEncoderClassifier",
-    "FrozenFeatures",
-    "HeadstartError",
-    "InvalidParameterError",
-    "NotFittedError",
-    "TfidfClassifier",
-    "ZeroShotClassifier",
-    "build",
-    "load",
-    "load_encoder",
-]
+# Each public name and the module it lives in, imported on first use: torch, transformers and scikit-learn take
+# seconds to import, and `headstart --help` or a module that needs only the errors should not wait for them.
+_EXPORTS = {
+    "EmbeddingCache": ".cache",
+    "Encoder": ".encoders",
+    "load_encoder": ".encoders",
+    "HeadstartError": ".errors",
+    "NotFittedError": ".errors",
+    "FeatureSpec": ".features",
+    "FrozenFeatures": ".features",
+    "InvalidParameterError": ".params",
+    "FineTunedClassifier": ".strategies",
+    "FrozenEncoderClassifier": ".strategies",
+    "TfidfClassifier": ".strategies",
+    "ZeroShotClassifier": ".strategies",
+    "build": ".strategies",
+    "load": ".strategies",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -3,8 +3,6 @@
 import sys
 import warnings
 
-from sklearn.exceptions import NotFittedError  # re-exported: sklearn's own, so sklearn tools recognise it
-
 
 class HeadstartError(Exception):
     """Bad input or state that the user can fix; the message names the problem and the fix."""
@@ -65,8 +63,18 @@ __all__ = [
     "HeadstartError",
     "HeadstartWarning",
     "ModelFormatError",
-    "NotFittedError",
+    "NotFittedError",  # noqa: F822 - defined by __getattr__ below
     "OutputError",
     "OutputExistsError",
     "TruncationWarning",
 ]
+
+
+def __getattr__(name: str):
+    # NotFittedError is scikit-learn's own, so sklearn tools recognise it; imported on first use, as scikit-learn
+    # takes a second to import and the CLI's --help needs none of it.
+    if name == "NotFittedError":
+        from sklearn.exceptions import NotFittedError
+
+        return NotFittedError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

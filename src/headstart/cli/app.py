@@ -70,6 +70,11 @@ class _Rate(ProgressColumn):
 def session(clock: Callable[[], float] = time.monotonic):
     """Progress on stderr (bars on a terminal, a plain line every LOG_EVERY_S seconds elsewhere), warnings as one
     line each (once), quiet with --quiet. ``clock`` times the tasks."""
+    # Here, not at start-up: transformers takes seconds to import, and --help or a bad flag should not wait for it.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     seen: set[str] = set()
 
     def show_warning(message, category, *args, **kwargs):
@@ -158,10 +163,6 @@ def _root(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, warnings or messages; results only."),
 ) -> None:
     state["debug"], state["quiet"] = debug, quiet
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
 
 
 ENCODER = typer.Option(

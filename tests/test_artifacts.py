@@ -125,7 +125,7 @@ def test_a_full_disk_is_one_error_and_keeps_the_old_model(tiny_encoder, saved, m
     def full(*args, **kwargs):
         raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")
 
-    monkeypatch.setattr(artifacts, "save_file", full)
+    monkeypatch.setattr("safetensors.torch.save_file", full)
     with pytest.raises(OutputError, match=r"could not write the model to .*No space left on device.*kept"):
         FrozenEncoderClassifier(encoder=tiny_encoder, C=0.5).fit(*three_classes()).save(saved, force=True)
     assert headstart.load(saved).C is None

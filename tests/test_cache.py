@@ -18,8 +18,9 @@ from headstart.features import FrozenFeatures
 
 
 def through_cache(encoder, texts, cache=True, **options):
-    """Every layer's vectors of the texts, through the cache (a folder, or True: the default one)."""
-    return FrozenFeatures(encoder=encoder, cache=cache, **options).fit().per_layer(texts)
+    """Every layer's vectors of the texts, through the cache (a folder, or True: the default one), in fp32 unless
+    told otherwise, as ``Encoder.encode`` computes them."""
+    return FrozenFeatures(encoder=encoder, cache=cache, **{"precision": "fp32", **options}).fit().per_layer(texts)
 
 
 def test_second_fit_runs_no_encoder_pass(tiny_encoder, toy_data):
@@ -129,7 +130,7 @@ def test_concurrent_writers_and_readers_do_not_corrupt_it(tiny_encoder, private_
     assert all(results)
     conn = sqlite3.connect(private_cache / "embeddings.sqlite")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    namespace = FrozenFeatures(encoder=tiny_encoder).fit().spec_.namespace
+    namespace = FrozenFeatures(encoder=tiny_encoder, precision="fp32").fit().spec_.namespace
     assert conn.execute("SELECT COUNT(*) FROM vectors WHERE namespace=?", [namespace]).fetchone()[0] == 80
 
 

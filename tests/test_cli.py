@@ -693,3 +693,24 @@ def test_the_cli_starts_without_importing_torch_transformers_or_sklearn():
 
     probe = "import sys, headstart.cli; print(sorted({'torch', 'transformers', 'sklearn'} & set(sys.modules)))"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "missing.csv", "--out", "m"],
+        ["predict", "no-model", "texts.txt"],
+        ["evaluate", "no-model", "missing.csv"],
+        ["embed", "missing.csv", "--out", "f.npy"],
+    ],
+)
+def test_a_wrong_path_fails_before_the_heavy_libraries_are_imported(tmp_path, args):
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom headstart.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as exit:\n"
+        "    print(exit.code, sorted({'torch', 'transformers', 'sklearn'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=tmp_path)
+    assert done.stdout == "2 []\n" and done.stderr.startswith("error: ")

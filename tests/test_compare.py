@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from conftest import headless_chromium, sentiment_data
 
+import headstart.compare
+import headstart.encoders
 from headstart.cli import main
 from headstart.compare import RESULTS, fixed_split, parse_n_per_class, run_comparison, verdict
 from headstart.errors import HeadstartError, HeadstartWarning, OutputExistsError, TruncationWarning
@@ -69,6 +71,22 @@ def test_an_interrupted_comparison_resumes_without_redoing_runs(tmp_path, data, 
     assert [json.loads(x)["seed"] for x in results.read_text().splitlines()[:2]] == [0, 0]
     fewer = compare(tmp_path, data, tiny_encoder, n_per_class=[4], seeds=1)  # resumed with a smaller plan
     assert sorted((r["strategy"], r["seed"]) for r in fewer) == [("frozen", 0), ("tfidf", 0)]
+
+
+def test_rerunning_a_finished_comparison_fits_nothing_and_loads_no_encoder(tmp_path, data, tiny_encoder, monkeypatch):
+    first = compare(tmp_path, data, tiny_encoder)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished comparison fitted a model or loaded an encoder")
+
+    monkeypatch.setattr(headstart.compare.strategies, "build", refuse)
+    monkeypatch.setattr(headstart.compare, "FrozenFeatures", refuse)
+    monkeypatch.setattr(headstart.encoders, "load_model", refuse)
+    monkeypatch.setattr(headstart.encoders, "_loaded", {})
+    seen = []
+    assert compare(tmp_path, data, tiny_encoder, on_run=lambda r, done, total: seen.append((done, total))) == first
+    assert seen == [(i, 8) for i in range(1, 9)]
+    assert compare(tmp_path, data, tiny_encoder, seeds=1) == [r for r in first if r["seed"] == 0]  # a smaller plan
 
 
 def test_an_output_folder_of_another_comparison_is_refused(tmp_path, data, tiny_encoder):

@@ -1,9 +1,16 @@
+import json
 import logging
+import os
+import shutil
+import subprocess
+import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from headstart.cache import default_cache_dir
 from headstart.encoders import Encoder, combine_layers, fingerprint_of, load_encoder
 from headstart.errors import EncoderError, HeadstartWarning
 from headstart.features import FrozenFeatures
@@ -160,7 +167,8 @@ def test_roberta_style_positions_leave_room_for_the_padding_offset(tmp_path):
         max_position_embeddings=34,
         pad_token_id=1,
     )
-    encoder = Encoder(RobertaModel(config), None, "tiny-roberta", str(tmp_path))
+    no_limit = SimpleNamespace(model_max_length=int(1e30))  # as a tokenizer without a limit of its own
+    encoder = Encoder(RobertaModel(config), no_limit, "tiny-roberta", str(tmp_path))
     assert encoder.max_positions == 32
 
 
@@ -198,3 +206,74 @@ def test_a_huge_text_is_cut_before_it_is_tokenized_and_counted_as_truncated(tiny
     # Cut where it holds no tokens yet, a text is still counted: it lost the rest of itself.
     with pytest.warns(TruncationWarning, match="1 of 1 text was longer than 64 tokens"):
         encoder.encode([" " * reach + "good flight"])
+
+
+WARM_FIT = """
+import json, sys
+from headstart import FrozenEncoderClassifier
+texts, labels = json.load(sys.stdin)
+model = FrozenEncoderClassifier(encoder=sys.argv[1]).fit(texts, labels)
+print(json.dumps({
+    "weights_loaded": model.features_.encoder_._model is not None,
+    "transformers_imported": "transformers" in sys.modules,
+    "passes": model.training_info_["encoder_forward_passes"],
+    "fingerprint": model.training_info_["fingerprint_after"],
+    "predicted": [str(label) for label in model.predict(texts)],
+}))
+"""
+
+
+def _fit_in_a_new_process(encoder: str, texts: list[str], labels: list[str]) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", WARM_FIT, encoder],
+        input=json.dumps([texts, labels]),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_a_warm_fit_loads_no_weights_and_imports_no_transformers(tiny_encoder, toy_data, tmp_path):
+    texts, labels = toy_data
+    folder = tmp_path / "encoder"
+    shutil.copytree(tiny_encoder, folder)
+    cold = _fit_in_a_new_process(str(folder), texts, labels)
+    warm = _fit_in_a_new_process(str(folder), texts, labels)
+    assert cold["weights_loaded"] and cold["passes"] > 0
+    assert not warm["weights_loaded"] and not warm["transformers_imported"] and warm["passes"] == 0
+    assert warm["fingerprint"] == cold["fingerprint"] and warm["predicted"] == cold["predicted"]
+    # A weight file written since (its modification time is enough) is loaded and hashed again.
+    weights = folder / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1_000_000))
+    touched = _fit_in_a_new_process(str(folder), texts, labels)
+    assert touched["weights_loaded"] and touched["passes"] == 0 and touched["fingerprint"] == cold["fingerprint"]
+
+
+def test_an_encoder_from_its_profile_is_the_encoder_loaded_whole(tiny_encoder, tmp_path):
+    whole = Encoder.load(tiny_encoder)
+    known = Encoder.load(tiny_encoder)  # the first load recorded the profile
+    assert known._model is None and known._tokenizer is None
+    assert known.profile() == whole.profile()
+    np.testing.assert_array_equal(
+        known.encode(["good flight", "late again"]), whole.encode(["good flight", "late again"])
+    )
+    assert known._model is not None  # loaded on first use
+
+
+def test_a_damaged_profile_is_ignored_and_rewritten(tiny_encoder):
+    Encoder.load(tiny_encoder)
+    (record,) = (default_cache_dir() / "encoder-profiles").glob("*.json")
+    record.write_text('{"state": {"folder": ')
+    encoder = Encoder.load(tiny_encoder)
+    assert encoder._model is not None and json.loads(record.read_text())["profile"] == encoder.profile()
+
+
+def test_an_encoder_whose_files_change_while_in_use_is_refused(tiny_encoder, tmp_path):
+    folder = tmp_path / "encoder"
+    shutil.copytree(tiny_encoder, folder)
+    Encoder.load(str(folder))
+    known = Encoder.load(str(folder))
+    (folder / "config.json").write_text((folder / "config.json").read_text() + "\n")
+    with pytest.raises(EncoderError, match="changed while it was in use"):
+        known.encode(["good flight"])

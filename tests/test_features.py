@@ -113,3 +113,35 @@ def test_a_model_whose_config_no_longer_gives_its_features_is_refused(tiny_encod
         headstart.errors.ModelFormatError, match=r"other features than its config now gives \(pooling: 'mean' vs 'cls'"
     ):
         headstart.load(folder)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_auto_is_bf16_only_where_the_cpu_has_native_bfloat16(tiny_encoder, monkeypatch, native):
+    monkeypatch.setattr(headstart.encoders, "native_bf16", lambda: native)
+    spec = FrozenFeatures(encoder=tiny_encoder).fit().spec_
+    explicit = FrozenFeatures(encoder=tiny_encoder, precision="bf16" if native else "fp32").fit().spec_
+    assert spec.precision == ("bf16" if native else "fp32") and spec == explicit  # one cache key for both
+    assert (
+        spec.namespace
+        != FrozenFeatures(encoder=tiny_encoder, precision="fp32" if native else "bf16").fit().spec_.namespace
+    )
+
+
+def test_a_model_trained_in_bf16_predicts_on_a_cpu_without_it(tiny_encoder, toy_data, tmp_path, monkeypatch):
+    texts, labels = toy_data
+    monkeypatch.setattr(headstart.encoders, "native_bf16", lambda: True)
+    model = FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts, labels)
+    folder = model.save(tmp_path / "m")
+    trained = model.predict_proba(texts)
+    assert (
+        model.features_.spec_.precision == "bf16"
+        and "bf16 (auto: native bfloat16" in (folder / "README.md").read_text()
+    )
+    monkeypatch.setattr(headstart.encoders, "native_bf16", lambda: False)
+    moved = headstart.load(folder)
+    assert moved.features_.spec_.precision == "fp32"  # chosen again for this CPU, where bf16 would be emulated
+    np.testing.assert_allclose(moved.predict_proba(texts), trained, atol=0.02)
+    assert list(moved.predict(texts)) == list(model.predict(texts))
+    # A precision chosen by name is kept wherever the model goes.
+    pinned = FrozenEncoderClassifier(encoder=tiny_encoder, precision="bf16").fit(texts, labels).save(tmp_path / "p")
+    assert headstart.load(pinned).features_.spec_.precision == "bf16"

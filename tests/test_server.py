@@ -114,7 +114,10 @@ def test_the_predict_endpoint_speaks_text_embeddings_inference_shape(client):
     assert [set(x) for x in one] == [{"label", "score"}] * 2 and one[0]["score"] >= one[1]["score"]
     assert sum(x["score"] for x in one) == pytest.approx(1, abs=1e-5)
     many = client.post("/v1/models/sentiment/predict", json={"inputs": TEXTS[:3]}).json()
-    assert len(many) == 3 and many[0] == one
+    # Alone or in a batch, the same text: the same labels, and scores equal up to the rounding that padding to the
+    # batch's longest text can change (in bf16).
+    assert len(many) == 3 and [x["label"] for x in many[0]] == [x["label"] for x in one]
+    assert [x["score"] for x in many[0]] == pytest.approx([x["score"] for x in one], abs=1e-3)
 
 
 @pytest.mark.parametrize(

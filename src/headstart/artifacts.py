@@ -16,13 +16,15 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from .errors import ModelFormatError, OutputError, OutputExistsError, warn
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT_NAME = "headstart-model"
 FORMAT_VERSION = 1
@@ -87,6 +89,8 @@ def write_model_folder(
     ``extra(staging_dir)`` may write more files (an encoder's weights) before the move. A write that fails (a full
     disk, say) is an OutputError, and any previous model at ``path`` is kept.
     """
+    from safetensors.torch import save_file
+
     path = Path(path)
     check_output_folder(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -214,6 +218,9 @@ def check_files(path: Path, config: dict) -> None:
 
 
 def read_tensors(path: str | Path, name: str) -> dict[str, torch.Tensor]:
+    import torch
+    from safetensors.torch import load_file
+
     file = Path(path) / f"{name}.safetensors"
     if not file.is_file():
         raise ModelFormatError(f"{file} is missing; the model folder is incomplete, retrain it")

@@ -24,7 +24,15 @@ def _template() -> jinja2.Template:
     return environment.from_string(source)
 
 
-def _features(params: dict, training: dict) -> str | None:
+def _precision(params: dict, spec: dict) -> str:
+    """The precision the features were computed in; with ``auto``, it was chosen for the training machine's CPU."""
+    used = spec.get("precision", params.get("precision", "fp32"))
+    if params.get("precision") == "auto":
+        return f", {used} (auto: {'native bfloat16' if used == 'bf16' else 'no native bfloat16'} on the training CPU)"
+    return f", {used}" if used != "fp32" else ""
+
+
+def _features(params: dict, training: dict, spec: dict) -> str | None:
     """The encoder features in words: pooling, layers and how they are combined, normalisation, precision, length."""
     if "pooling" not in params:
         return None
@@ -34,7 +42,7 @@ def _features(params: dict, training: dict) -> str | None:
         + (f" ({layers})" if isinstance(layers, str) else "")
         + {"concat": ", concatenated", "mean": ", averaged"}.get(params.get("layer_combine"), "")
         + ("" if params.get("normalize", True) else ", not normalised")
-        + (f", {params['precision']}" if params.get("precision", "fp32") != "fp32" else "")
+        + _precision(params, spec)
         + f", max_length {params['max_length']}"
         + (f", instruction {params['instruction']!r}" if params.get("instruction") else "")
         + (
@@ -59,7 +67,7 @@ def model_card(config: dict) -> str:
         strategy=config["strategy"],
         labels=[str(label) for label in config["labels"]],
         encoder=config.get("encoder"),
-        features=_features(params, training),
+        features=_features(params, training, config.get("features", {})),
         vocabulary=" and ".join(f"{n:,} {kind}" for kind, n in training["vocabulary"].items())
         if "vocabulary" in training
         else None,

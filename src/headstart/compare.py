@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 from . import strategies
 from .costs import PeakMemory
 from .data import check_labeled, sample_per_class
-from .encoders import encoder_spec, load_encoder
+from .encoders import encoder_spec, load_encoder, resolve_encoder
 from .errors import HeadstartError, HeadstartWarning, OutputExistsError, count, warn
 from .features import FrozenFeatures
 from .metrics import evaluate, predictions_collapsed
@@ -235,29 +235,24 @@ def run_comparison(
         "split_of": "distinct texts",
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(options.items())},
     }
-    encoder_names: dict[str | None, str] = {}
-    if any(reads_encoder(name) for name in names):
-        for spec in encoder_specs:
-            # Each encoder loads (and is fingerprinted) once, before any run is timed or anything written; truncation
-            # is warned about once here, not once per run.
-            given = {k: v for k, v in {**options, "encoder": spec}.items() if k in FrozenFeatures._get_param_names()}
-            features = FrozenFeatures(**given).fit()
-            features.warn_truncated(data.texts)
-            encoder_names[spec] = features.encoder_.name
-        shown = list(encoder_names.values())
-        twice = sorted({name for name in shown if shown.count(name) > 1})
-        if twice:
-            raise HeadstartError(
-                f"two of --encoders have the name {twice[0]}; give each encoder once (two folders of one name: "
-                "rename one)"
-            )
+    reads_any = any(reads_encoder(name) for name in names)
+    encoder_names = {spec: resolve_encoder(spec)[0] for spec in encoder_specs} if reads_any else {}
+    shown = list(encoder_names.values())
+    twice = sorted({name for name in shown if shown.count(name) > 1})
+    if twice:
+        raise HeadstartError(
+            f"two of --encoders have the name {twice[0]}; give each encoder once (two folders of one name: rename one)"
+        )
     if len(encoder_specs) > 1:
         manifest["encoders"] = [encoder_spec(load_encoder(spec)) for spec in encoder_specs]
-    if "zero-shot" in names:  # about the user's descriptions, not a sample: warned here, as the runs' warnings are not
-        label_prompts(options.get("label_descriptions"), np.unique(y))
-    for spec in encoder_specs:
-        check_runs(names, {**options, "encoder": spec}, data.texts, y, train_pool)
-    prepare_output(out_dir, manifest, force)
+    plan = [
+        (n, seed, name, spec)
+        for n in n_per_class
+        for seed in range(seeds)
+        for name in names
+        for spec in (encoder_specs if reads_encoder(name) else [None])
+    ]
+    planned = {(name, encoder_names.get(spec), n if n is not None else "all", seed) for n, seed, name, spec in plan}
     smallest = {c: int(np.sum(y[train_pool] == c)) for c in np.unique(y)}
     for n in n_per_class:
         short = {c: k for c, k in smallest.items() if n is not None and k < n}
@@ -267,19 +262,25 @@ def run_comparison(
                 f"({', '.join(f'{c}: {k}' for c, k in short.items())}); "
                 "using all of their examples"
             )
-    # Runs recorded before the encoder was a dimension ran on the comparison's one encoder.
-    runs = [
-        {"encoder": encoder_names.get(encoder_specs[0]) if reads_encoder(r["strategy"]) else None, **r}
-        for r in read_results(out_dir)
-    ]
+    finished = None if force else finished_runs(out_dir, manifest, planned, encoder_names.get(encoder_specs[0]))
+    if finished is not None:  # nothing left to run: no pre-flight, no encoder, only the report
+        if on_run:
+            for done_count, record in enumerate(finished, start=1):
+                on_run(record, done_count, len(finished))
+        return finished
+    if reads_any:
+        for spec in encoder_specs:
+            # Each encoder loads (and is fingerprinted) once, before any run is timed or anything written; truncation
+            # is warned about once here, not once per run.
+            given = {k: v for k, v in {**options, "encoder": spec}.items() if k in FrozenFeatures._get_param_names()}
+            FrozenFeatures(**given).fit().warn_truncated(data.texts)
+    if "zero-shot" in names:  # about the user's descriptions, not a sample: warned here, as the runs' warnings are not
+        label_prompts(options.get("label_descriptions"), np.unique(y))
+    for spec in encoder_specs:
+        check_runs(names, {**options, "encoder": spec}, data.texts, y, train_pool)
+    prepare_output(out_dir, manifest, force)
+    runs = recorded_runs(out_dir, encoder_names.get(encoder_specs[0]))
     done = {_key(r) for r in runs}
-    plan = [
-        (n, seed, name, spec)
-        for n in n_per_class
-        for seed in range(seeds)
-        for name in names
-        for spec in (encoder_specs if reads_encoder(name) else [None])
-    ]
     test_texts = [data.texts[i] for i in test]
     for done_count, (n, seed, name, spec) in enumerate(plan, start=1):
         key = (name, encoder_names.get(spec), n if n is not None else "all", seed)
@@ -305,8 +306,24 @@ def run_comparison(
         if on_run:
             on_run(record, done_count, len(plan))
     # A resumed folder may hold runs of a larger plan (more seeds, other n): the report covers this plan's alone.
-    planned = {(name, encoder_names.get(spec), n if n is not None else "all", seed) for n, seed, name, spec in plan}
     return [r for r in runs if _key(r) in planned]
+
+
+def recorded_runs(out_dir: Path, first_encoder: str | None) -> list[dict]:
+    """The runs in a comparison folder; those recorded before the encoder was a dimension ran on the comparison's
+    one (first) encoder."""
+    return [{"encoder": first_encoder if reads_encoder(r["strategy"]) else None, **r} for r in read_results(out_dir)]
+
+
+def finished_runs(out_dir: Path, manifest: dict, planned: set, first_encoder: str | None) -> list[dict] | None:
+    """This plan's runs, when the folder holds this same comparison with every one of them recorded; else None."""
+    try:
+        if json.loads((out_dir / MANIFEST).read_text()) != manifest:
+            return None
+    except (OSError, ValueError):
+        return None
+    runs = [r for r in recorded_runs(out_dir, first_encoder) if _key(r) in planned]
+    return runs if {_key(r) for r in runs} == planned else None
 
 
 def _key(run: dict) -> tuple:

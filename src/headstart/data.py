@@ -79,8 +79,8 @@ def _format_of(path: Path) -> str:
     return fmt
 
 
-def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
-    """Read a data file into a DataFrame, turning every way it can fail into a DataError that says what to do."""
+def check_table_path(path: str | Path) -> str:
+    """DataError unless ``path`` is a non-empty file of a known format, which is returned."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"file not found: {path}")
@@ -89,6 +89,13 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     fmt = _format_of(path)
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty; it needs a header row and at least one row of data")
+    return fmt
+
+
+def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a data file into a DataFrame, turning every way it can fail into a DataError that says what to do."""
+    path = Path(path)
+    fmt = check_table_path(path)
     try:
         if fmt == "parquet":
             return pd.read_parquet(path)

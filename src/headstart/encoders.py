@@ -16,10 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import AutoModel, AutoTokenizer
-from transformers.utils import logging as transformers_logging
 
-from . import progress
+from . import profiles, progress, quantized
 from .errors import EncoderError, TruncationWarning, count, warn
 from .packaged import PACKAGED, packaged
 
@@ -29,7 +27,7 @@ DEFAULT_ENCODER = "all-mpnet-base-v2"
 # What a model folder that names no encoder was trained on: the default of the headstart that saved it.
 LEGACY_DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 POOLINGS = ("mean", "cls", "max")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 LAYER_COMBINES = ("concat", "mean")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # A tokenizer reads all of a text before it truncates, in memory many times the text's size, so texts are cut to this
@@ -41,10 +39,26 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 CHARACTERS_PER_TOKEN = 64
 
 
+def native_bf16() -> bool:
+    """Whether torch finds native bfloat16 on this CPU (AVX512-BF16 or AMX): there bf16 encodes 2-2.5x faster than
+    fp32; elsewhere it is emulated, and slower than fp32."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def resolve_precision(precision: str) -> str:
+    """The precision that ``precision`` stands for on this machine: ``auto`` is bf16 where the CPU has native
+    bfloat16 (within 0.2 pt of fp32 on every benchmark cell, BENCHMARKS.md), fp32 elsewhere."""
+    if precision == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    return precision
+
+
 @contextlib.contextmanager
 def without_transformers_bars():
     """Hide transformers' own progress bars ("Loading weights") inside the block: the API prints nothing, and the
     CLI draws its own bars."""
+    from transformers.utils import logging as transformers_logging
+
     shown = transformers_logging.is_progress_bar_enabled()
     transformers_logging.disable_progress_bar()
     try:
@@ -171,53 +185,161 @@ def check_layers_exist(layers: Sequence[int], num_layers: int) -> None:
         )
 
 
+def _loading(name: str, source: str):
+    """Turn whatever transformers raises while loading into one clear EncoderError."""
+
+    @contextlib.contextmanager
+    def block():
+        try:
+            with without_transformers_bars():
+                yield
+        except Exception as exc:  # transformers raises many types; the user needs one clear line
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EncoderError(
+                f"could not load encoder {name!r} from {source}: {first_line}; "
+                "pass a folder with config.json, model.safetensors and tokenizer files"
+            ) from exc
+
+    return block()
+
+
+def load_tokenizer(name: str, source: str):
+    from transformers import AutoTokenizer
+
+    with _loading(name, source):
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token is None:  # GPT-style tokenizers have none; padding is masked out, so any token does
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.sep_token or tokenizer.unk_token
+    return tokenizer
+
+
+def load_model(name: str, source: str) -> torch.nn.Module:
+    """``AutoModel`` (no pre-training head) in eval mode, with no gradients."""
+    from transformers import AutoModel
+
+    with _loading(name, source):
+        model = AutoModel.from_pretrained(source, use_safetensors=True)
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
 class Encoder:
     """A frozen pre-trained encoder: ``AutoModel`` (no pre-training head), in eval mode, with no gradients.
 
-    ``forward_passes`` counts batches run through the model, so tests and benchmarks can prove a cache hit.
+    Loaded from a folder whose ``profiles`` record is current, the weights and the tokenizer load on first use: a fit
+    or predict whose vectors are all cached needs neither. ``forward_passes`` counts batches run through the model,
+    so tests and benchmarks can prove a cache hit.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer, name: str, source: str):
-        self.model = model
-        self.tokenizer = tokenizer
+    def __init__(
+        self,
+        model: torch.nn.Module | None,
+        tokenizer,
+        name: str,
+        source: str,
+        profile: dict | None = None,
+        state: dict | None = None,
+    ):
+        self._model = model
+        self._tokenizer = tokenizer
         self.name = name
         self.source = source
         self.forward_passes = 0
-        self._fingerprint: str | None = None
-        self._tokenizer_fingerprint: str | None = None
+        self._profile = profile
+        self._state = state  # the folder's files as the profile knew them
+        self._fingerprint: str | None = profile["fingerprint"] if profile else None
+        self._tokenizer_fingerprint: str | None = profile["tokenizer_fingerprint"] if profile else None
         self._rehashed: tuple[tuple, str] | None = None  # (weights' write state, fingerprint) of the last re-hash
+        self._int8: quantized.Int8Runner | None = None
 
     @classmethod
     def load(cls, name: str | None = None) -> Encoder:
         """Load an encoder by packaged name, local folder or Hub id (None: ``DEFAULT_ENCODER``)."""
         display, source = resolve_encoder(name)
-        try:
-            with without_transformers_bars():
-                tokenizer = AutoTokenizer.from_pretrained(source)
-                model = AutoModel.from_pretrained(source, use_safetensors=True)
-        except Exception as exc:  # transformers raises many types; the user needs one clear line
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        state = profiles.folder_state(source)
+        profile = profiles.read(state)
+        if profile is not None:
+            return cls(None, None, display, source, profile, state)
+        encoder = cls(load_model(name or display, source), load_tokenizer(name or display, source), display, source)
+        if state is not None:
+            profile = encoder.profile()
+            if profiles.folder_state(source) == state:  # not rewritten while it loaded
+                profiles.write(state, profile)
+        return encoder
+
+    @property
+    def model(self) -> torch.nn.Module:
+        if self._model is None:
+            self._check_unchanged()
+            self._model = load_model(self.name, self.source)
+        return self._model
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._check_unchanged()
+            self._tokenizer = load_tokenizer(self.name, self.source)
+        return self._tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, tokenizer) -> None:
+        self._tokenizer = tokenizer
+
+    def _check_unchanged(self) -> None:
+        """Refuse to load files other than those the profile (and so the fingerprint in use) describes."""
+        if self._state is not None and profiles.folder_state(self.source) != self._state:
             raise EncoderError(
-                f"could not load encoder {name or display!r} from {source}: {first_line}; "
-                "pass a folder with config.json, model.safetensors and tokenizer files"
-            ) from exc
-        if tokenizer.pad_token is None:  # GPT-style tokenizers have none; padding is masked out, so any token does
-            tokenizer.pad_token = tokenizer.eos_token or tokenizer.sep_token or tokenizer.unk_token
-        model.eval()
-        model.requires_grad_(False)
-        return cls(model, tokenizer, display, source)
+                f"the files of encoder {self.name} in {self.source} changed while it was in use; run again"
+            )
+
+    def _known(self, field: str, compute, part: str = "_model"):
+        """A fact from the profile while the part that holds it (``_model`` or ``_tokenizer``) is not loaded, else
+        computed from that part."""
+        if self._profile is not None and getattr(self, part) is None:
+            return self._profile[field]
+        return compute()
+
+    def profile(self) -> dict:
+        """The facts ``profiles`` records, as they are now."""
+        return {
+            "fingerprint": self.fingerprint(),
+            "tokenizer_fingerprint": self.tokenizer_fingerprint(),
+            "num_layers": self.num_layers,
+            "hidden_size": self.hidden_size,
+            "max_positions": self.max_positions,
+            "parameters": self.parameter_count(),
+            "special_tokens": self.special_tokens,
+            "tokenizer_model": self.tokenizer_model,
+        }
 
     @property
     def num_layers(self) -> int:
-        return int(self.model.config.num_hidden_layers)
+        return self._known("num_layers", lambda: int(self.model.config.num_hidden_layers))
 
     @property
     def hidden_size(self) -> int:
-        return int(self.model.config.hidden_size)
+        return self._known("hidden_size", lambda: int(self.model.config.hidden_size))
+
+    @property
+    def special_tokens(self) -> int:
+        """How many special tokens the tokenizer adds to one text."""
+        return self._known("special_tokens", lambda: int(self.tokenizer.num_special_tokens_to_add()), "_tokenizer")
+
+    @property
+    def tokenizer_model(self) -> str:
+        """The fast tokenizer's model (WordPiece, BPE, Unigram), or "" for a slow tokenizer."""
+        return self._known("tokenizer_model", self._tokenizer_model_now, "_tokenizer")
+
+    def _tokenizer_model_now(self) -> str:
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        return type(backend.model).__name__ if backend is not None else ""
 
     @property
     def max_positions(self) -> int:
         """The most tokens this encoder can read in one text."""
+        if self._profile is not None and (self._model is None or self._tokenizer is None):
+            return self._profile["max_positions"]
         # RoBERTa-style embeddings number positions from after the padding index, which uses up that many of them.
         offset = getattr(getattr(self.model, "embeddings", None), "padding_idx", None)
         limits = [
@@ -229,7 +351,7 @@ class Encoder:
         return int(min(limits))
 
     def parameter_count(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
+        return self._known("parameters", lambda: sum(p.numel() for p in self.model.parameters()))
 
     def fingerprint(self) -> str:
         """Fingerprint of the weights as loaded; recompute with ``fingerprint_of(self.model)``."""
@@ -250,15 +372,17 @@ class Encoder:
         Re-hashed only when a weight was written since the last hash (hashing costs a sizeable share of a warm head
         fit): every write through torch (an optimizer step, ``copy_``, ``load_state_dict``) bumps the tensor's
         version counter, and a replaced tensor has a new address. Writes that bypass torch (``.data``, a NumPy
-        view) are not seen; ``fingerprint_of(model)`` always re-hashes.
+        view) are not seen; ``fingerprint_of(model)`` always re-hashes. Weights never loaded are as recorded.
         """
+        if self._model is None and self._fingerprint is not None:
+            return self._fingerprint
         written = tuple((key, t.data_ptr(), t._version) for key, t in self.model.state_dict(keep_vars=True).items())
         if self._rehashed is None or self._rehashed[0] != written:
             self._rehashed = (written, fingerprint_of(self.model))
         return self._rehashed[1]
 
     def check_max_length(self, max_length: int) -> None:
-        special = self.tokenizer.num_special_tokens_to_add()
+        special = self.special_tokens
         if not max_length > special:  # below that, the tokenizer silently stops truncating
             raise EncoderError(
                 f"max_length must leave room for text beside the encoder's {special} special tokens "
@@ -298,7 +422,9 @@ class Encoder:
 
         Identical texts are encoded once; texts are sorted by token length and padded per batch only
         as far as the longest in it. ``precision="bf16"`` runs the matmuls in bfloat16 (autocast): faster
-        on CPUs with native bf16 (AVX512-BF16, AMX), much slower on others (see BENCHMARKS.md); vectors stay float32.
+        on CPUs with native bf16 (AVX512-BF16, AMX), much slower on others (see BENCHMARKS.md); ``"auto"`` is bf16
+        where it is native, else fp32; ``"int8"`` runs a quantized copy on ONNX Runtime (``quantized``). Vectors
+        stay float32.
         """
         unique = list(dict.fromkeys(texts))
         out = np.zeros((len(unique), self.num_layers + 1, self.hidden_size), dtype=np.float32)
@@ -336,6 +462,7 @@ class Encoder:
         texts first, each batch padded only as far as its longest text."""
         if precision not in PRECISIONS:
             raise EncoderError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        precision = resolve_precision(precision)
         if not texts:
             return
         prompts = with_instruction(texts, instruction)
@@ -349,11 +476,20 @@ class Encoder:
             rows = order[start : start + batch_size]
             # Padded on the right whatever the tokenizer's default: left padding would shift BERT's absolute positions.
             batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, padding_side="right", return_tensors="pt")
-            # Only the forward pass runs under these modes: the caller's code between batches must not.
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-                states = torch.stack(self.hidden_states(batch), dim=1)
+            if precision == "int8":
+                states = self._int8_states(batch)
+            else:  # only the forward pass runs under these modes: the caller's code between batches must not
+                with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                    states = torch.stack(self.hidden_states(batch), dim=1)
             yield rows, states, batch
             advance(len(rows))
+
+    def _int8_states(self, batch) -> torch.Tensor:
+        """Every layer's token states from the int8 graph (``quantized``), set up on first use."""
+        if self._int8 is None:
+            self._int8 = quantized.Int8Runner(self)
+        self.forward_passes += 1
+        return self._int8(batch["input_ids"], batch["attention_mask"])
 
     def warn_truncated(self, texts: Sequence[str], max_length: int, instruction: str | None = None) -> int:
         """Warn how many of these texts (each copy counted) ``max_length`` cuts, without encoding them, and return
@@ -365,9 +501,8 @@ class Encoder:
         prompts = with_instruction(list(texts), instruction)
         limit = min(max_length, self.max_positions)
         self.check_max_length(limit)
-        special = self.tokenizer.num_special_tokens_to_add()
-        model = type(getattr(getattr(self.tokenizer, "backend_tokenizer", None), "model", None)).__name__
-        per_byte = 1 if model in ("WordPiece", "BPE") else 2
+        special = self.special_tokens
+        per_byte = 1 if self.tokenizer_model in ("WordPiece", "BPE") else 2
         reach = characters_read(limit)  # a text cut there still has more bytes than the limit
         long = [p for p in prompts if per_byte * len(p[:reach].encode("utf-8")) + special >= limit]
         return self._count_truncated(long, limit, len(prompts))

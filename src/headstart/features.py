@@ -34,6 +34,7 @@ from .encoders import (
     last_layers,
     layer_numbers,
     load_encoder,
+    resolve_precision,
 )
 from .errors import TruncationWarning
 from .params import Boolean, Instance, LayerNumbers, Options, Rule, Text, Whole, validate
@@ -162,7 +163,8 @@ class FrozenFeatures(TransformerMixin, BaseEstimator):
         layer_combine: ``concat`` or ``mean`` of the chosen layers.
         normalize: L2-normalise each layer's vector, so a text's length does not set its feature scale.
         instruction: a prefix prepended to every text before encoding.
-        precision: ``fp32`` or ``bf16`` (faster on CPUs with native bfloat16; see BENCHMARKS.md).
+        precision: ``auto`` (bf16 where the CPU has native bfloat16, else fp32; the spec records which), ``fp32``
+            or ``bf16`` (2-2.5x faster on CPUs with native bfloat16, slower on others; see BENCHMARKS.md).
         cache: True (``$HEADSTART_CACHE`` or ``~/.cache/headstart``), a folder, or False.
     """
 
@@ -177,7 +179,7 @@ class FrozenFeatures(TransformerMixin, BaseEstimator):
         normalize: bool = True,
         instruction: str | None = None,
         max_length: int = 256,
-        precision: str = "fp32",
+        precision: str = "auto",
         batch_size: int = 32,
         cache: bool | str = True,
     ):
@@ -213,7 +215,7 @@ class FrozenFeatures(TransformerMixin, BaseEstimator):
             normalize=bool(self.normalize),
             max_length=int(min(self.max_length, self.encoder_.max_positions)),
             instruction=self.instruction,
-            precision=self.precision,
+            precision=resolve_precision(self.precision),
         )
         width = self.encoder_.hidden_size
         self.n_features_out_ = width * (len(layers) if self.layer_combine == "concat" else 1)

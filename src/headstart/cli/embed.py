@@ -50,17 +50,18 @@ def embed(
 ) -> None:
     """Write the frozen encoder's features (through the cache) for use in other tools."""
     from ..data import read_inputs
-    from ..features import FrozenFeatures
     from ..outputs import FEATURE_FORMATS, check_output_file, write_features
 
     check_output_file(out_file, force, FEATURE_FORMATS)
     options = given(ctx, *FEATURE_FLAGS)
     if layers is not None:
         options["layers"] = parse_layers(layers)
-    features = FrozenFeatures(**options, cache=not no_cache)
-    features.check_params()
     with session():
-        texts, _ = read_inputs(data, text_col, encoding)
+        texts, _ = read_inputs(data, text_col, encoding)  # a wrong path fails before torch is imported
+        from ..features import FrozenFeatures
+
+        features = FrozenFeatures(**options, cache=not no_cache)
+        features.check_params()
         matrix = features.fit().transform(texts)
     write_features(texts, matrix, out_file)
     say(f"wrote {matrix.shape[0]} x {matrix.shape[1]} features to {out_file}")

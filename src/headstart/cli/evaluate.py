@@ -25,13 +25,16 @@ def evaluate(
     json_out: bool = JSON_OUT,
 ) -> None:
     """Accuracy, macro-F1, a per-class report and the confusion matrix on labeled data."""
+    from ..artifacts import read_config
     from ..data import load_labeled
-    from ..metrics import evaluate_model
     from .predict import load_model
 
     with session():
-        model = load_model(model_dir, no_cache)
+        read_config(model_dir)  # as predict: wrong paths fail before the slow imports
         labeled = load_labeled(data, text_col, label_col, encoding, training=False)
+        model = load_model(model_dir, no_cache)
+        from ..metrics import evaluate_model
+
         report = evaluate_model(model, labeled.texts, labeled.labels)
     if json_out:
         out.print_json(json.dumps(report))

@@ -41,14 +41,18 @@ def predict(
     force: bool = FORCE,
 ) -> None:
     """Predict labels for new texts."""
+    from ..artifacts import read_config
     from ..data import read_inputs
     from ..outputs import PREDICTION_FORMATS, check_output_file, predictions_table, write_predictions
 
     check_output_file(out_file, force, PREDICTION_FORMATS)
     keep_columns = [c.strip() for c in (keep or "").split(",") if c.strip()]
     with session():
-        model = load_model(model_dir, no_cache)
+        # The folder and the input are checked before the model loads: a wrong path fails before torch and
+        # scikit-learn take seconds to import.
+        read_config(model_dir)
         texts, kept = read_inputs(source, text_col, encoding, keep_columns)
+        model = load_model(model_dir, no_cache)
         table = predictions_table(model, texts, proba, kept)
     if out_file is None:
         sys.stdout.write(table.to_csv(index=False))

@@ -124,12 +124,14 @@ def train(
     json_out: bool = JSON_OUT,
 ) -> None:
     """Train a classifier and save it as a model folder."""
-    from .. import strategies
     from ..artifacts import check_output_folder
-    from ..data import load_labeled, read_label_descriptions
-    from ..encoders import resolve_encoder
+    from ..data import check_table_path, load_labeled, read_label_descriptions
 
     check_output_folder(out_dir, force)
+    check_table_path(data)  # a wrong path fails before torch and scikit-learn take seconds to import
+    from .. import strategies
+    from ..encoders import resolve_encoder
+
     options = given(ctx, *MODEL_FLAGS)
     if "layers" in given(ctx, "layers"):
         options["layers"] = parse_layers(layers)

@@ -312,6 +312,7 @@ class FineTunedClassifier(TextClassifier):
             self.normalize,
             self.instruction,
             self.max_length,
+            precision="fp32",  # the precision the encoder is trained in
             cache=cache,
         ).fit()
 

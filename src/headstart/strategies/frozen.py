@@ -58,8 +58,8 @@ class FrozenEncoderClassifier(TextClassifier):
             pooling blurs help topics, question types and spam, but not tweet sentiment (see BENCHMARKS.md).
         C: the inverse L2 strength of the linear and token heads; None chooses it by stratified CV.
         validation_fraction: held out per class for the mlp head's early stopping; None is 0.1.
-        precision: ``fp32`` (default: exact, fast everywhere) or ``bf16`` (faster encoding on CPUs with native
-            bfloat16; see BENCHMARKS.md).
+        precision: ``auto`` (default: bf16 where the CPU has native bfloat16, fp32 elsewhere; a saved model chooses
+            again on the machine that loads it), ``fp32`` or ``bf16`` (see BENCHMARKS.md).
         cache: True (``$HEADSTART_CACHE`` or ``~/.cache/headstart``), a folder, or False.
     """
 
@@ -92,7 +92,7 @@ class FrozenEncoderClassifier(TextClassifier):
         class_weight: str | None = None,
         validation_fraction: float | None = None,
         batch_size: int = 32,
-        precision: str = "fp32",
+        precision: str = "auto",
         cache: bool | str = True,
         seed: int = 0,
     ):

@@ -62,7 +62,7 @@ class ZeroShotClassifier(TextClassifier):
         layer_combine: str = "concat",
         instruction: str | None = None,
         max_length: int = 256,
-        precision: str = "fp32",
+        precision: str = "auto",
         batch_size: int = 32,
         cache: bool | str = True,
     ):

@@ -1,0 +1,165 @@
+"""int8 encoding: the encoder exported to ONNX once, its matrix products quantized to int8 (ONNX Runtime's dynamic
+quantization: int8 weights per output channel, activations quantized per batch), and run on ONNX Runtime.
+
+The export and quantization take seconds to a minute, so the result is cached on disk beside the embedding cache,
+keyed by the weights' fingerprint and ONNX Runtime's version. The graph gives every layer's token states, as the
+fp32 forward pass does, so pooling, layer choice and the token head work unchanged. Quantization can ruin an encoder
+(a quantized multilingual MiniLM has been reported near random), so a fresh export is checked against fp32 on a few
+texts and refused when its vectors drift too far.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .cache import default_cache_dir
+from .errors import EncoderError, warn
+
+INSTALL = "pip install 'headstart[int8]'"
+# Texts of other kinds and lengths, to compare the quantized encoder's vectors with fp32's once after its export.
+PROBES = (
+    "The flight was delayed for three hours and nobody told us why.",
+    "What is the capital city of Australia?",
+    "Thanks, the support team fixed my billing problem in minutes!",
+    "Shares in the company fell sharply after its quarterly results missed forecasts.",
+    "URGENT: you have won a free prize, call now to claim it",
+    "ok",
+)
+# The least mean cosine similarity between the probes' int8 and fp32 mean-pooled last-layer vectors: sound int8
+# encoders stay near 0.99 (MiniLM and mpnet; BENCHMARKS.md, "int8"), a broken quantization falls far lower.
+MIN_COSINE = 0.95
+
+
+def onnxruntime():
+    """The onnxruntime module, or an EncoderError saying how to install it."""
+    try:
+        import onnx  # noqa: F401  (the quantizer reads and writes graphs with it)
+        import onnxruntime
+    except ImportError:
+        raise EncoderError(
+            f"precision='int8' runs the encoder on ONNX Runtime, which is not installed; {INSTALL}, or choose "
+            "precision auto, fp32 or bf16"
+        ) from None
+    return onnxruntime
+
+
+def has_vnni() -> bool:
+    """Whether torch finds VNNI (int8 dot products) on this CPU: without it int8 gains little over fp32."""
+    return bool(torch.cpu._is_vnni_supported())
+
+
+class _EveryLayer(torch.nn.Module):
+    """The encoder with one output: every layer's token states, (batch, layers + 1, tokens, hidden)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        return torch.stack(hidden.hidden_states, dim=1)
+
+
+def cached_path(fingerprint: str) -> Path:
+    version = importlib.metadata.version("onnxruntime")
+    return default_cache_dir() / "onnx" / f"{fingerprint[:32]}-int8-onnxruntime{version}.onnx"
+
+
+class Int8Runner:
+    """Runs padded batches through an encoder's int8 graph, exporting and checking it the first time."""
+
+    def __init__(self, encoder):
+        runtime = onnxruntime()
+        if not has_vnni():
+            warn(
+                "this CPU has no VNNI instructions, so int8 encodes little faster than fp32 here; "
+                "precision='auto' is the better choice on it"
+            )
+        path = cached_path(encoder.fingerprint())
+        if not path.is_file():
+            _export(encoder, path)
+        options = runtime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.log_severity_level = 3  # errors only: its warnings are about graph details, not the user's data
+        self.session = runtime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        feed = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+        return torch.from_numpy(self.session.run(None, feed)[0])
+
+
+def _export(encoder, path: Path) -> None:
+    """Export, quantize and check into a temporary folder beside ``path``, then move the graph into place: two
+    processes exporting at once both end with one whole file."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    onnxruntime()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    batch = encoder.tokenize(list(PROBES), 512)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    # In eval mode: a new module is in training mode, and the exporter restores that mode on the encoder inside it,
+    # which would leave dropout on.
+    graph = _EveryLayer(encoder.model).eval()
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as work:
+        fp32, int8 = Path(work) / "fp32.onnx", Path(work) / "int8.onnx"
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")  # the exporter's notes on tracing, not the user's concern
+            torch.onnx.export(
+                graph,
+                (ids, mask),
+                str(fp32),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["hidden_states"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "tokens"},
+                    "attention_mask": {0: "batch", 1: "tokens"},
+                    "hidden_states": {0: "batch", 2: "tokens"},
+                },
+                opset_version=17,
+                dynamo=False,
+            )
+            # Only products with a weight matrix: attention's products of two activations lose too much in int8.
+            # Per output channel: per tensor is no faster here and drifts four times as far from fp32.
+            logging.disable(logging.WARNING)  # its advice to pre-process, which BERT-style graphs do not need
+            try:
+                quantize_dynamic(
+                    fp32,
+                    int8,
+                    weight_type=QuantType.QInt8,
+                    per_channel=True,
+                    op_types_to_quantize=["MatMul"],
+                    extra_options={"MatMulConstBOnly": True},
+                )
+            finally:
+                logging.disable(logging.NOTSET)
+        runtime = onnxruntime()
+        session = runtime.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
+        quantized = torch.from_numpy(session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0])
+        with torch.inference_mode():
+            exact = graph(ids, mask)
+        similarity = float(np.mean(last_layer_cosines(quantized, exact, mask)))
+        if similarity < MIN_COSINE:
+            raise EncoderError(
+                f"int8 quantization changes encoder {encoder.name}'s vectors too much (mean cosine similarity to "
+                f"fp32 {similarity:.2f} on sample texts, below {MIN_COSINE}); use precision auto, fp32 or bf16 with it"
+            )
+        os.replace(int8, path)
+
+
+def last_layer_cosines(quantized: torch.Tensor, exact: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    """Per text, the cosine similarity of two encodings' mean-pooled last layers."""
+    weights = mask.unsqueeze(-1).float()
+
+    def pooled(states: torch.Tensor) -> torch.Tensor:
+        return (states[:, -1] * weights).sum(dim=1) / weights.sum(dim=1)
+
+    return F.cosine_similarity(pooled(quantized), pooled(exact), dim=-1).numpy()

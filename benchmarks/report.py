@@ -33,6 +33,7 @@ ORDER = [
     "hs_frozen_auto",
     "hs_frozen_tokens",
     "hs_frozen_bf16",
+    "hs_frozen_int8",
     "hs_lpft",
     "hs_full",
 ]
@@ -133,18 +134,19 @@ def targets(table: dict, datasets: list[str]) -> list[str]:
                 f"- n={n}, over {', '.join(shared)}: frozen (auto) {a:.3f}, st_lr {lo:.3f}, hs_full {hi:.3f}; "
                 f"frozen closes {closed:.0%} of the gap (target ≥ 50%): {verdict(closed >= 0.5)}"
             )
-    bf16 = [
-        table[(d, "hs_frozen_bf16", n)]["acc"] - table[(d, "hs_frozen", n)]["acc"]
-        for d in datasets
-        for n in sizes
-        if (d, "hs_frozen_bf16", n) in table and (d, "hs_frozen", n) in table
-    ]
-    if bf16:
-        worst = 100 * max(abs(v) for v in bf16)
-        lines.append(
-            f"- bf16 encoding vs fp32 (frozen defaults), largest difference in any cell: {worst:.1f} pt "
-            f"(allowed 0.5 pt): {verdict(worst <= 0.5)}"
-        )
+    for method, name, allowed in (("hs_frozen_bf16", "bf16", 0.5), ("hs_frozen_int8", "int8", 1.0)):
+        differences = [
+            table[(d, method, n)]["acc"] - table[(d, "hs_frozen", n)]["acc"]
+            for d in datasets
+            for n in sizes
+            if (d, method, n) in table and (d, "hs_frozen", n) in table
+        ]
+        if differences:
+            worst = 100 * max(abs(v) for v in differences)
+            lines.append(
+                f"- {name} encoding vs fp32 (frozen defaults), largest difference in any of "
+                f"{len(differences)} cells: {worst:.1f} pt (allowed {allowed} pt): {verdict(worst <= allowed)}"
+            )
     lines += fit_time_shares(table, ours)
     return lines or ["- no cells to check yet"]
 
@@ -280,6 +282,7 @@ OPTIONS = {
     "hs_frozen_auto": '`layers="auto"` + `lexical=True`',
     "hs_frozen_tokens": '`head="tokens"` + `lexical=True`',
     "hs_frozen_bf16": '`precision="bf16"`',
+    "hs_frozen_int8": '`precision="int8"`',
 }
 
 
@@ -460,7 +463,7 @@ def main() -> None:
         *method_list(),
         "",
     ]
-    for extra in ("throughput", "warm_retrain", "schedule", "serve"):
+    for extra in ("throughput", "throughput-bbc", "warm_retrain", "schedule", "serve"):
         path = args.results / f"{extra}.json"
         if path.exists():
             result = json.loads(path.read_text())

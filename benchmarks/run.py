@@ -47,6 +47,7 @@ FULL_PLAN = [
     ("hs_frozen_auto", "minilm", (8, 32, 128), 5),
     ("hs_frozen_tokens", "minilm", (8, 32), 5),
     ("hs_frozen_bf16", "minilm", (8, 32, 128), 5),
+    ("hs_frozen_int8", "minilm", (8, 32, 128), 5),
     ("setfit", "minilm", (8, 32), 3),
     ("hf_full", "minilm", (8, 32, 128), 3),
     ("hs_lpft", "minilm", (8, 32, 128), 3),
@@ -54,6 +55,7 @@ FULL_PLAN = [
     ("hs_frozen_auto", "mpnet", (8, 64), 5),
     ("hs_frozen", "mpnet", (8, 32), 5),
     ("hs_frozen_bf16", "mpnet", (8, 32), 5),
+    ("hs_frozen_int8", "mpnet", (8, 32), 5),
     ("setfit", "mpnet", (8,), 1),
 ]
 # Long documents make the methods that train θ about 10x dearer per example (measured on bbc at n = 8: SetFit
@@ -73,6 +75,8 @@ QUICK_PLAN = [
     ("st_lr", "minilm", (8,), 2),
     ("hs_frozen", "minilm", (8,), 2),
     ("hs_frozen_auto", "minilm", (8,), 2),
+    ("hs_frozen_bf16", "minilm", (8,), 2),
+    ("hs_frozen_int8", "minilm", (8,), 2),
     ("hs_full", "minilm", (8,), 2),
 ]
 

@@ -196,64 +196,41 @@ def _headstart(model, train, y, test):
     }
 
 
-def hs_frozen(train, y, test, seed, encoder_dir):
-    """headstart frozen with its defaults (the last four layers, C by CV), in fp32: the precision the other rows
-    compare with (the default, ``auto``, is bf16 on CPUs with native bfloat16: ``hs_frozen_bf16``)."""
-    return _headstart(
-        headstart.FrozenEncoderClassifier(
-            encoder=_spec(encoder_dir), precision="fp32", max_length=MAX_LENGTH, cache=False, seed=seed
-        ),
-        train,
-        y,
-        test,
+def _frozen(train, y, test, seed, encoder_dir, **options):
+    """headstart frozen with these options, cold (no cache), in fp32 unless told otherwise: the precision every row
+    compares with (the default, ``auto``, is bf16 on CPUs with native bfloat16: ``hs_frozen_bf16``)."""
+    model = headstart.FrozenEncoderClassifier(
+        encoder=_spec(encoder_dir), max_length=MAX_LENGTH, cache=False, seed=seed, **{"precision": "fp32", **options}
     )
+    return _headstart(model, train, y, test)
+
+
+def hs_frozen(train, y, test, seed, encoder_dir):
+    """headstart frozen with its defaults (the last four layers, C by CV), in fp32."""
+    return _frozen(train, y, test, seed, encoder_dir)
 
 
 def hs_frozen_auto(train, y, test, seed, encoder_dir):
     """headstart frozen with its best options: TF-IDF features beside the encoder's (``lexical``), the layer set chosen
     by CV on cached vectors, C by CV."""
-    model = headstart.FrozenEncoderClassifier(
-        encoder=_spec(encoder_dir),
-        layers="auto",
-        lexical=True,
-        precision="fp32",
-        max_length=MAX_LENGTH,
-        cache=False,
-        seed=seed,
-    )
-    return _headstart(model, train, y, test)
+    return _frozen(train, y, test, seed, encoder_dir, layers="auto", lexical=True)
 
 
 def hs_frozen_tokens(train, y, test, seed, encoder_dir):
     """headstart frozen with the token head (``head="tokens"``: the linear probe plus a smooth maximum of per-token
     scores over the last four layers' token states) and TF-IDF features beside the pooled vectors, C by CV."""
-    model = headstart.FrozenEncoderClassifier(
-        encoder=_spec(encoder_dir),
-        head="tokens",
-        lexical=True,
-        precision="fp32",
-        max_length=MAX_LENGTH,
-        cache=False,
-        seed=seed,
-    )
-    return _headstart(model, train, y, test)
+    return _frozen(train, y, test, seed, encoder_dir, head="tokens", lexical=True)
 
 
 def hs_frozen_bf16(train, y, test, seed, encoder_dir):
     """As hs_frozen, with bfloat16 encoding: is the faster back-end within 0.5 pt of fp32? Compared on the defaults,
     whose layers are fixed, so that a back-end difference is not mixed with a flipped layer choice of ``auto``."""
-    model = headstart.FrozenEncoderClassifier(
-        encoder=_spec(encoder_dir), precision="bf16", max_length=MAX_LENGTH, cache=False, seed=seed
-    )
-    return _headstart(model, train, y, test)
+    return _frozen(train, y, test, seed, encoder_dir, precision="bf16")
 
 
 def hs_frozen_int8(train, y, test, seed, encoder_dir):
     """As hs_frozen, with int8 encoding on ONNX Runtime: is it within 1 pt of fp32?"""
-    model = headstart.FrozenEncoderClassifier(
-        encoder=_spec(encoder_dir), precision="int8", max_length=MAX_LENGTH, cache=False, seed=seed
-    )
-    return _headstart(model, train, y, test)
+    return _frozen(train, y, test, seed, encoder_dir, precision="int8")
 
 
 def hs_lpft(train, y, test, seed, encoder_dir):

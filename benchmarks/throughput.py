@@ -6,7 +6,8 @@ Same weights, thread count, batch size and max length; runs interleaved; best an
 measured in the same run. Short texts (airline) write ``results/throughput.json``, others
 ``results/throughput-<dataset>.json``.
 
-    python benchmarks/throughput.py [--repeats 3] [--dataset airline] [--encoders all-MiniLM-L6-v2,all-mpnet-base-v2]
+    python benchmarks/throughput.py [--repeats 3] [--dataset airline] [--texts 2000]
+        [--encoders all-MiniLM-L6-v2,all-mpnet-base-v2]
 """
 
 from __future__ import annotations
@@ -202,8 +203,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dataset", default="airline")
     parser.add_argument("--encoders", default="all-MiniLM-L6-v2,all-mpnet-base-v2")
+    parser.add_argument("--texts", type=int, default=TEXTS, help="fewer for long texts, whose runs take minutes")
     args = parser.parse_args()
-    texts = load_dataset(args.dataset)[0][:TEXTS]
+    texts = load_dataset(args.dataset)[0][: args.texts]
     result = {
         "texts": len(texts),
         "dataset": args.dataset,

@@ -26,6 +26,7 @@ _EXPORTS = {
     "ZeroShotClassifier": ".strategies",
     "build": ".strategies",
     "load": ".strategies",
+    "suggest": ".labeling",
 }
 
 __all__ = sorted(_EXPORTS)

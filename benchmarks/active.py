@@ -7,7 +7,7 @@ labels so far (C by CV, as ``FrozenEncoderClassifier`` does), until 64 per class
 read only once it is suggested. Random sampling gets the same label counts; 5 seeds each. Also timed, on airline: one
 warm ``suggest`` round over 10,000 pool texts against the cold encode of those texts, in the same run.
 
-    python benchmarks/active.py [--datasets airline,trec6,sms,bbc] [--seeds 5]
+    python benchmarks/active.py [--datasets airline,trec6,sms,bbc] [--seeds 5] [--encoder all-MiniLM-L6-v2]
 """
 
 from __future__ import annotations
@@ -23,14 +23,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
 
 from headstart import FrozenFeatures, suggest  # noqa: E402
 from headstart.compare import fixed_split  # noqa: E402
 from headstart.datasets import DATASETS, load_dataset  # noqa: E402
-from headstart.heads import train_head  # noqa: E402
-from headstart.labeling import representative, uncertain  # noqa: E402
+from headstart.labeling import head_proba, suggested_rows  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 START, STEP, END = 2, 4, 64  # labels per class: the cold start, each round's batch, the last count
@@ -43,46 +41,25 @@ def label_counts(classes: int) -> list[int]:
     return counts + [END * classes]
 
 
-def scores(features: np.ndarray, y: np.ndarray, rows: list[int], test_x: np.ndarray, test_y: np.ndarray, seed: int):
-    """Train the default linear head on the labeled rows; (its probabilities over every pool row, test accuracy,
-    test macro-F1). Classes not labeled yet cannot be predicted."""
-    seen, codes = np.unique(y[rows], return_inverse=True)
-    if len(seen) == 1:  # one class labeled so far: it is every guess
-        proba = np.ones((len(features), 1))
-        predicted = np.full(len(test_y), seen[0])
-    else:
-        head, _ = train_head(features[rows], codes, len(seen), seed=seed)
-        with torch.no_grad():
-            proba = torch.softmax(head(torch.as_tensor(features)), dim=1).numpy()
-            predicted = seen[head(torch.as_tensor(test_x)).argmax(dim=1).numpy()]
-    return proba, accuracy_score(test_y, predicted), f1_score(test_y, predicted, average="macro")
+def scores(features, y, rows, test_x, test_y, seed: int) -> tuple[float, float]:
+    """Test accuracy and macro-F1 of the default linear head trained on the labeled rows (classes not labeled yet
+    cannot be predicted)."""
+    classes, proba = head_proba(np.vstack([features, test_x]), rows, np.r_[y, test_y], seed)
+    predicted = classes[proba[len(features) :].argmax(axis=1)]
+    return accuracy_score(test_y, predicted), f1_score(test_y, predicted, average="macro")
 
 
 def simulate(features, y, test_x, test_y, seed: int, active: bool) -> list[dict]:
     """One learning curve: accuracy and macro-F1 at each label count."""
-    classes = len(np.unique(y))
-    counts = label_counts(classes)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(y))
+    counts = label_counts(len(np.unique(y)))
     if active:
-        rows = [i for i, _ in representative(features, counts[0], seed)]
+        rows = suggested_rows(features, y, counts, seed)
     else:
-        rows = list(order[: counts[0]])
+        rows = list(np.random.default_rng(seed).permutation(len(y))[: counts[-1]])
     curve = []
-    for target in [*counts[1:], None]:
-        proba, accuracy, macro_f1 = scores(features, y, rows, test_x, test_y, seed)
-        curve.append({"labels": len(rows), "accuracy": accuracy, "macro_f1": macro_f1})
-        if target is None:
-            break
-        want = target - len(rows)
-        if active:
-            left = np.setdiff1d(np.arange(len(y)), rows)
-            # With one class labeled every margin is the same, and the clustering alone chooses.
-            known = proba[left] if proba.shape[1] > 1 else np.c_[proba[left], proba[left]]
-            rows += [int(left[i]) for i in uncertain(known, features[left], want, seed)]
-        else:
-            taken = set(rows)
-            rows += [int(i) for i in order if i not in taken][:want]
+    for count in counts:
+        accuracy, macro_f1 = scores(features, y, rows[:count], test_x, test_y, seed)
+        curve.append({"labels": min(count, len(rows)), "accuracy": accuracy, "macro_f1": macro_f1})
     return curve
 
 
@@ -102,13 +79,13 @@ def mean_curve(curves: list[list[dict]]) -> list[dict]:
     ]
 
 
-def run_dataset(name: str, seeds: int, cache: str) -> dict:
+def run_dataset(name: str, seeds: int, cache: str, encoder: str | None) -> dict:
     texts, labels = load_dataset(name)
     y = np.asarray([str(label) for label in labels])
     pool, test = fixed_split(texts, y, TEST_SIZE)
     distinct = {texts[i]: i for i in reversed(pool)}  # one row per distinct pool text
     pool = np.asarray(sorted(distinct.values()))
-    features_stage = FrozenFeatures(cache=cache).fit()
+    features_stage = FrozenFeatures(encoder=encoder, cache=cache).fit()
     begun = time.perf_counter()
     per_layer = features_stage.per_layer([texts[i] for i in pool] + [texts[i] for i in test])
     encode_seconds = time.perf_counter() - begun
@@ -136,7 +113,7 @@ def summarize(found: dict) -> dict:
     }
 
 
-def timed_round(cache: str) -> dict:
+def timed_round(cache: str, encoder: str | None) -> dict:
     """One warm suggest round (retrain on the labels, score the pool, choose) over 10,000 airline texts, against
     encoding them cold into the empty cache."""
     texts, labels = load_dataset("airline")
@@ -145,11 +122,11 @@ def timed_round(cache: str) -> dict:
     labeled = {t: label for t, label in zip(texts, labels) if t not in in_pool}
     known = list(labeled)[:64]
     begun = time.perf_counter()
-    FrozenFeatures(cache=cache).fit().per_layer(pool)
+    FrozenFeatures(encoder=encoder, cache=cache).fit().per_layer(pool)
     cold = time.perf_counter() - begun
 
     def round_() -> None:
-        suggest(pool, 12, labeled_texts=known, labels=[labeled[t] for t in known], cache=cache)
+        suggest(pool, 12, labeled_texts=known, labels=[labeled[t] for t in known], encoder=encoder, cache=cache)
 
     round_()  # encodes the 64 labeled texts
     begun = time.perf_counter()
@@ -220,14 +197,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--encoder", default=None, help="the default encoder unless given")
     args = parser.parse_args()
-    default = FrozenFeatures().fit()
+    default = FrozenFeatures(encoder=args.encoder).fit()
     results = {"encoder": default.encoder_.name, "precision": default.spec_.precision, "seeds": args.seeds}
     with tempfile.TemporaryDirectory() as cache:
-        results["timed_round"] = timed_round(cache)
+        results["timed_round"] = timed_round(cache, args.encoder)
         results["datasets"] = {}
         for name in args.datasets.split(","):
-            found = run_dataset(name, args.seeds, cache)
+            found = run_dataset(name, args.seeds, cache, args.encoder)
             found["summary"] = summarize(found)
             results["datasets"][name] = found
             print(name, json.dumps(found["summary"]), flush=True)

@@ -1,5 +1,5 @@
-"""Turn benchmarks/results/*.jsonl (and throughput.json, warm_retrain.json, schedule.json, serve.json) into
-BENCHMARKS.md and a plot.
+"""Turn benchmarks/results/*.jsonl (and throughput*.json, warm_retrain.json, schedule.json, serve.json,
+active.json) into BENCHMARKS.md and a plot.
 
 python benchmarks/report.py [--results benchmarks/results] [--out BENCHMARKS.md]
 """
@@ -463,7 +463,7 @@ def main() -> None:
         *method_list(),
         "",
     ]
-    for extra in ("throughput", "throughput-bbc", "warm_retrain", "schedule", "serve"):
+    for extra in ("throughput", "throughput-bbc", "warm_retrain", "schedule", "serve", "active"):
         path = args.results / f"{extra}.json"
         if path.exists():
             result = json.loads(path.read_text())

@@ -91,10 +91,10 @@ def measure(name: str, texts: list[str], repeats: int) -> dict:
 
 
 def profile(ours, peer, texts: list[str]) -> dict:
-    """Where headstart's fp32 time goes, stage by stage (tokenize, pad, forward, pool), the forward's busiest
-    operators, and sentence-transformers' total beside the time its own model's forward takes: the same kernels do
-    the same work in both forwards, so ST's total over headstart's forward bounds the speed-up that any saving
-    outside the forward can give."""
+    """Where headstart's fp32 time goes, stage by stage (tokenize, pad, forward, pool), and the forward's busiest
+    operators. Both run the same model with the same kernels over the same length-sorted batches, so
+    sentence-transformers' total over headstart's forward alone bounds the speed-up that any saving outside the
+    forward can give."""
     seconds = {"tokenize": 0.0, "pad": 0.0, "forward": 0.0, "pool": 0.0}
     started = time.perf_counter()
     ids = ours.tokenize(texts, MAX_LENGTH, padding=False)["input_ids"]
@@ -119,26 +119,13 @@ def profile(ours, peer, texts: list[str]) -> dict:
     events = sorted(profiler.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events)
     operators = {e.key: e.self_cpu_time_total / total for e in events[:6]}
-    forward = {"seconds": 0.0}
-    model = peer[0].auto_model
-
-    def begin(*_):
-        forward["began"] = time.perf_counter()
-
-    def end(*_):
-        forward["seconds"] += time.perf_counter() - forward["began"]
-
-    hooks = [model.register_forward_pre_hook(begin), model.register_forward_hook(end)]
     started = time.perf_counter()
     peer.encode(texts, batch_size=BATCH, show_progress_bar=False)
     peer_total = time.perf_counter() - started
-    for hook in hooks:
-        hook.remove()
     return {
         "seconds": seconds,
         "operators_share": operators,
         "peer_seconds": peer_total,
-        "peer_forward_seconds": forward["seconds"],
         "bound": peer_total / seconds["forward"],
     }
 
@@ -174,8 +161,9 @@ def markdown(result: dict) -> list[str]:
                 f"- {name}, where headstart's fp32 time goes: "
                 + ", ".join(f"{stage} {s:.2f} s ({s / spent:.0%})" for stage, s in stages.items())
                 + f"; busiest operators in the forward: {operators}. sentence-transformers took "
-                f"{found['peer_seconds']:.2f} s, {found['peer_forward_seconds']:.2f} s of it in its model's forward: "
-                f"with no cost at all outside the forward, headstart would be at most **{found['bound']:.2f}x** it."
+                f"{found['peer_seconds']:.2f} s in all, so with no cost at all outside the forward headstart "
+                f"would be at most **{found['bound']:.2f}x** it. The 1.5x target needs the forward itself "
+                f"{1.5 / found['bound']:.2f}x faster than the stock kernels run it."
             )
     return [
         f"## Encoder throughput ({result['dataset']})",

@@ -13,6 +13,8 @@ import pytest  # noqa: E402
 import run  # noqa: E402
 from conftest import sentiment_data  # noqa: E402
 
+import headstart  # noqa: E402
+
 
 @pytest.fixture(autouse=True)
 def private_bench_cache(tmp_path, monkeypatch):
@@ -94,3 +96,28 @@ def test_the_serving_summary_checks_each_target_on_the_numbers_it_is_given():
     assert "(a) / (d) **1.50x** (target ≥ 1.2x): **met**" in text
     assert "Memory (b) / (a): **1.12x** (target ≤ 1.3x): **met**" in text
     assert "p99 / p50 **4.0x** (target ≤ 3x): **not met**" in text
+
+
+def test_the_active_learning_simulation_runs_both_curves_at_the_same_label_counts(tiny_encoder, monkeypatch):
+    import active
+    import numpy as np
+
+    monkeypatch.setattr(active, "END", 8)  # 4, 12 and 16 labels of a 40-text pool
+
+    texts, labels = sentiment_data(n_per_class=40)
+    features = headstart.FrozenFeatures(encoder=tiny_encoder).fit()
+    vectors = features.spec_.combine(features.per_layer(texts))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    y = np.asarray(labels)
+    pool, test = np.arange(0, 80, 2), np.arange(1, 80, 2)
+    found = {"classes": 2}
+    for kind in ("active", "random"):
+        curves = [
+            active.simulate(vectors[pool], y[pool], vectors[test], y[test], seed, kind == "active") for seed in (0, 1)
+        ]
+        found[kind] = {"curves": curves, "mean": active.mean_curve(curves)}
+    counts = [p["labels"] for p in found["active"]["mean"]]
+    assert counts == [p["labels"] for p in found["random"]["mean"]] == active.label_counts(2)
+    summary = active.summarize(found)
+    assert summary["labels_to_match"] is None or summary["labels_to_match"] in counts
+    assert 0 <= summary["area"]["active"] <= 1

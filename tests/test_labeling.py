@@ -8,10 +8,12 @@ import pytest
 from conftest import sentiment_data
 
 import headstart
-from headstart import FrozenEncoderClassifier, suggest
+from headstart import FrozenEncoderClassifier, labeling, suggest
 from headstart.cli import main
+from headstart.compare import run_comparison
 from headstart.errors import HeadstartError
 from headstart.labeling import _uncertain
+from headstart.report import write_report
 
 GROUPS = {
     "bags": "my bag was lost at the airport and nobody helps",
@@ -25,7 +27,7 @@ def grouped_pool(per_group: int = 12) -> tuple[list[str], list[str]]:
     texts, groups = [], []
     for group, text in GROUPS.items():
         for i in range(per_group):
-            texts.append(f"{text} {'again ' * (i % 4)}day {i}")
+            texts.append(f"{text} {i}")
             groups.append(group)
     return texts, groups
 
@@ -104,7 +106,16 @@ def test_bad_requests_are_refused_in_one_line(tiny_encoder, toy_data):
         suggest(texts[:3], k=2, labeled_texts=texts, labels=labels, encoder=tiny_encoder)
     tfidf = headstart.build("tfidf").fit(texts, labels)
     with pytest.raises(HeadstartError, match="reads frozen encoder features"):
-        suggest(texts, k=2, labeled_texts=texts[:4], labels=labels[:4], model=tfidf)
+        suggest(texts, k=2, labeled_texts=texts[:2] + texts[-2:], labels=labels[:2] + labels[-2:], model=tfidf)
+
+
+def run(args: list[str]) -> int:
+    """The command's exit status."""
+    try:
+        main(args)
+    except SystemExit as exit:
+        return exit.code
+    return 0
 
 
 def test_the_suggest_command_writes_a_file_for_the_annotator(tmp_path, tiny_encoder, capsys):
@@ -114,15 +125,66 @@ def test_the_suggest_command_writes_a_file_for_the_annotator(tmp_path, tiny_enco
         tmp_path / "labeled.csv", index=False
     )
     args = ["suggest", str(tmp_path / "pool.txt"), "--labeled", str(tmp_path / "labeled.csv"), "--k", "5"]
-    main([*args, "--encoder", tiny_encoder, "--out", str(tmp_path / "next.csv")])
+    assert run([*args, "--encoder", tiny_encoder, "--out", str(tmp_path / "next.csv")]) == 0
     table = pd.read_csv(tmp_path / "next.csv", keep_default_na=False)
     assert len(table) == 5 and list(table.columns) == ["text", "label", "guess", "confidence", "reason"]
     assert not set(table["text"]) & set(texts[:6] + texts[30:36])
-    with pytest.raises(SystemExit) as exit:
-        main([*args, "--encoder", tiny_encoder, "--out", str(tmp_path / "next.csv")])
-    assert exit.value.code == 2 and "--force" in capsys.readouterr().err
+    capsys.readouterr()
+    assert run([*args, "--encoder", tiny_encoder, "--out", str(tmp_path / "next.csv")]) == 2
+    assert "--force" in capsys.readouterr().err
     model = FrozenEncoderClassifier(encoder=tiny_encoder).fit(texts[:6] + texts[30:36], labels[:6] + labels[30:36])
     model.save(tmp_path / "m")
-    main(["suggest", str(tmp_path / "pool.txt"), "--model", str(tmp_path / "m"), "--k", "3"])
+    assert run(["suggest", str(tmp_path / "pool.txt"), "--model", str(tmp_path / "m"), "--k", "3"]) == 0
     printed = capsys.readouterr()
     assert len(pd.read_csv(io.StringIO(printed.out))) == 3 and "may suggest them again" in printed.err
+
+
+def test_the_simulated_loop_starts_diverse_and_reads_only_labels_it_picked():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16))
+    vectors = np.vstack([c + rng.normal(scale=0.05, size=(30, 16)) for c in centres])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labels = np.repeat(np.array(["a", "b", "c"]), 30)
+
+    class Hidden(np.ndarray):
+        """Labels that note which rows were read."""
+
+        read: set
+
+    hidden = labels.view(Hidden)
+    hidden.read = set()
+    original = Hidden.__getitem__
+
+    def reading(self, index):
+        if isinstance(index, list):
+            self.read.update(index)
+        return original(self, index)
+
+    Hidden.__getitem__ = reading
+    rows = labeling.suggested_rows(vectors, hidden, [3, 9, 15], seed=0)
+    assert len(rows) == len(set(rows)) == 15
+    assert {labels[i] for i in rows[:3]} == {"a", "b", "c"}  # one of each group before any label is read
+    assert hidden.read <= set(rows)
+
+
+def test_compare_sets_suggested_labels_beside_random_ones(tmp_path, tiny_encoder):
+    texts, labels = sentiment_data(n_per_class=30)
+    runs = run_comparison(
+        texts,
+        labels,
+        tmp_path / "cmp",
+        ["frozen"],
+        [4, None],
+        seeds=2,
+        test_size=0.3,
+        options={"encoder": tiny_encoder},
+        suggested=True,
+    )
+    suggested = [r for r in runs if r["strategy"] == "frozen-suggested"]
+    random = [r for r in runs if r["strategy"] == "frozen"]
+    assert len(random) == 4 and len(suggested) == 2  # not at n = all, where both are every label
+    assert {r["train_size"] for r in suggested} == {8} and all(0 <= r["accuracy"] <= 1 for r in suggested)
+    write_report(tmp_path / "cmp", runs, title="suggested")
+    assert "frozen-suggested" in (tmp_path / "cmp" / "report.md").read_text()
+    with pytest.raises(HeadstartError, match="add frozen to --strategies"):
+        run_comparison(texts, labels, tmp_path / "other", ["tfidf"], [4], options={}, suggested=True)

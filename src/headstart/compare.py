@@ -34,6 +34,8 @@ RESULTS = "results.jsonl"
 MANIFEST = "comparison.json"
 REPORT_FILES = ("report.html", "report.md", "results.json")  # and the figures' PNGs (report.write_report)
 SPLIT_SEED = 0
+# frozen trained on the labels ``suggest`` would have asked for, beside frozen on a random sample of as many.
+SUGGESTED = "frozen-suggested"
 
 
 def parse_n_per_class(text: str) -> list[int | None]:
@@ -205,16 +207,22 @@ def run_comparison(
     force: bool = False,
     on_run: Callable[[dict, int, int], None] | None = None,
     encoders: Sequence[str | None] | None = None,
+    suggested: bool = False,
 ) -> list[dict]:
     """Train and test every (strategy, encoder, n per class, seed); returns the plan's runs, those resumed and those
     new.
 
     ``options`` go to every strategy that takes them (encoder, pooling, epochs, ...). ``encoders`` (names, folders or
     Hub ids) makes the encoder a dimension: every strategy that reads one runs on each; by default the one in
-    ``options``. ``on_run(record, done, total)`` is called after each run, including skipped ones, so a caller can
-    show progress.
+    ``options``. ``suggested`` adds frozen trained on the labels ``headstart suggest`` would have asked for
+    (``SUGGESTED``), at each n but all, beside frozen on random ones. ``on_run(record, done, total)`` is called
+    after each run, including skipped ones, so a caller can show progress.
     """
     names = check_strategies(strategy_names)
+    if suggested and "frozen" not in names:
+        raise HeadstartError(
+            "--suggested sets frozen on suggested labels beside frozen on random ones; add frozen to --strategies"
+        )
     options = dict(options or {})
     encoder_specs = list(dict.fromkeys(encoders)) if encoders else [options.get("encoder")]
     check("seeds", seeds, Rule((Whole(1),)))
@@ -249,7 +257,7 @@ def run_comparison(
         (n, seed, name, spec)
         for n in n_per_class
         for seed in range(seeds)
-        for name in names
+        for name in [*names, *([SUGGESTED] if suggested and n is not None else [])]
         for spec in (encoder_specs if reads_encoder(name) else [None])
     ]
     planned = {(name, encoder_names.get(spec), n if n is not None else "all", seed) for n, seed, name, spec in plan}
@@ -290,7 +298,11 @@ def run_comparison(
             continue
         train = sample_per_class(y, n, seed, pool=train_pool)
         given = {**options, "encoder": spec} if spec is not None else options
-        record = run_one(name, [data.texts[i] for i in train], y[train], test_texts, y[test], seed, given)
+        if name == SUGGESTED:
+            train = suggested_sample(data.texts, y, train_pool, len(train), seed, given)
+        strategy = "frozen" if name == SUGGESTED else name
+        record = run_one(strategy, [data.texts[i] for i in train], y[train], test_texts, y[test], seed, given)
+        record["strategy"] = name
         record.update(
             {
                 "encoder": key[1],
@@ -332,7 +344,25 @@ def _key(run: dict) -> tuple:
 
 def reads_encoder(strategy: str) -> bool:
     """Whether a strategy runs on an encoder (all but tfidf)."""
-    return strategies.strategy_class(strategy) is not strategies.TfidfClassifier
+    return strategy == SUGGESTED or strategies.strategy_class(strategy) is not strategies.TfidfClassifier
+
+
+def suggested_sample(
+    texts: Sequence[str], y: np.ndarray, pool: np.ndarray, size: int, seed: int, options: dict
+) -> np.ndarray:
+    """``size`` rows of the training pool as ``headstart suggest`` would have asked for their labels: 2 per class by
+    the cold-start rule, then 4 x classes a round (``labeling.suggested_rows``). The pool is encoded through the
+    embedding cache: choosing the labels is not part of the run's timed fit."""
+    from .labeling import suggested_rows
+
+    features = FrozenFeatures(**{k: v for k, v in options.items() if k in FrozenFeatures._get_param_names()}).fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HeadstartWarning)  # the data's, warned about once already
+        vectors = features.spec_.combine(features.per_layer([texts[i] for i in pool]))
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    classes = len(np.unique(y[pool]))
+    counts = sorted({*range(min(2 * classes, size), size, 4 * classes), size})
+    return pool[suggested_rows(vectors, y[pool], counts, seed)]
 
 
 def check_runs(

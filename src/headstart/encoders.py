@@ -286,6 +286,12 @@ class Encoder:
     def tokenizer(self, tokenizer) -> None:
         self._tokenizer = tokenizer
 
+    def load_now(self) -> Encoder:
+        """Load the weights and the tokenizer now, not on first use (a server should not keep its first request
+        waiting)."""
+        self.model, self.tokenizer  # noqa: B018
+        return self
+
     def _check_unchanged(self) -> None:
         """Refuse to load files other than those the profile (and so the fingerprint in use) describes."""
         if self._state is not None and profiles.folder_state(self.source) != self._state:

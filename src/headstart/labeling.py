@@ -136,6 +136,39 @@ def uncertain(proba: np.ndarray, vectors: np.ndarray, k: int, seed: int = 0) -> 
     return sorted(picks, key=lambda i: (margin[i], i))
 
 
+def head_proba(
+    vectors: np.ndarray, rows: Sequence[int], labels: np.ndarray, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(the classes labeled so far, each row's probabilities from the default linear head trained on ``rows``, C by
+    CV as ``FrozenEncoderClassifier`` chooses it); with a single class labeled, it is every row's guess."""
+    import torch
+
+    from .heads import train_head
+
+    classes, codes = np.unique(labels[list(rows)], return_inverse=True)
+    if len(classes) == 1:
+        return classes, np.ones((len(vectors), 1))
+    head, _ = train_head(vectors[list(rows)], codes, len(classes), seed=seed)
+    with torch.no_grad():
+        return classes, torch.softmax(head(torch.as_tensor(vectors, dtype=torch.float32)), dim=1).numpy()
+
+
+def suggested_rows(vectors: np.ndarray, labels: np.ndarray, counts: Sequence[int], seed: int = 0) -> list[int]:
+    """The label -> train -> suggest loop, simulated on a pool whose labels are known but read only once a row is
+    suggested: the cold-start rule picks ``counts[0]`` rows, then each round trains the head on the rows picked so
+    far and adds the ``uncertain`` ones up to the next count. The rows in the order picked."""
+    rows = [i for i, _ in representative(vectors, counts[0], seed)]
+    for count in counts[1:]:
+        left = np.setdiff1d(np.arange(len(vectors)), rows)
+        if count <= len(rows) or not len(left):
+            continue
+        _, proba = head_proba(vectors, rows, labels, seed)
+        # With a single class labeled every margin is equal, and the clustering alone chooses.
+        proba = proba[left] if proba.shape[1] > 1 else np.ones((len(left), 2)) / 2
+        rows += [int(left[i]) for i in uncertain(proba, vectors[left], min(count - len(rows), len(left)), seed)]
+    return rows
+
+
 def _cold_start(texts: list[str], vectors: np.ndarray, k: int, seed: int) -> pd.DataFrame:
     picks = representative(vectors, k, seed)
     share = lambda n: f"{n / len(texts):.0%}" if n / len(texts) >= 0.01 else "under 1%"  # noqa: E731

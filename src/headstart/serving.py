@@ -83,6 +83,8 @@ def load_served(path: str | Path, name: str | None = None, cache: bool = False) 
     model = load(path)
     if "cache" in model.get_params():
         model.set_params(cache=cache)
+    if hasattr(model, "features_"):
+        model.features_.encoder_.load_now()
     return ServedModel(name or path.name, path.resolve(), model, artifacts.read_config(path))
 
 

@@ -43,6 +43,12 @@ def compare(
     label_descriptions: Optional[Path] = typer.Option(
         None, "--label-descriptions", help="zero-shot: JSON {label: description}."
     ),
+    suggested: bool = typer.Option(
+        False,
+        "--suggested",
+        help="Also train frozen on the labels `headstart suggest` would have asked for, beside random ones: a "
+        "learning curve of what choosing the labels saves.",
+    ),
     encoding: str = ENCODING,
     force: bool = FORCE,
     json_out: bool = JSON_OUT,
@@ -70,7 +76,18 @@ def compare(
             bar["advance"](1)
 
         runs = run_comparison(
-            labeled.texts, labeled.labels, out_dir, names, sizes, seeds, split, options, force, on_run, encoders
+            labeled.texts,
+            labeled.labels,
+            out_dir,
+            names,
+            sizes,
+            seeds,
+            split,
+            options,
+            force,
+            on_run,
+            encoders,
+            suggested,
         )
         result = write_report(out_dir, runs, title=f"headstart compare: {data.name}")
     if json_out:

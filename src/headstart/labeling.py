@@ -194,7 +194,7 @@ def _uncertain(model, texts, vectors, labeled, features, k: int, seed: int) -> p
     return _table(
         [texts[i] for i in picks],
         [names[ranked[i, 0]] for i in picks],
-        [float(proba[i, ranked[i, 0]]) for i in picks],
+        [round(float(proba[i, ranked[i, 0]]), 3) for i in picks],
         [reason(i) + ("; unlike anything labeled" if i in unlike else "") for i in picks],
     )
 

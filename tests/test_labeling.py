@@ -55,6 +55,8 @@ def test_with_labels_it_suggests_uncertain_texts_never_labeled_ones_or_their_cop
     assert list(margins) == sorted(margins)  # the least sure first
     assert list(table["guess"]) == list(model.predict(table["text"].tolist()))
     assert all(r.startswith("uncertain between ") for r in table["reason"])
+    # An empty labeled text is dropped with its label, as train drops it.
+    assert len(suggest(pool, k=3, labeled_texts=["", *labeled], labels=["neg", *known], encoder=tiny_encoder)) == 3
     # Asked for more than are left: every unlabeled text once.
     assert len(suggest(pool, k=1000, labeled_texts=labeled, labels=known, encoder=tiny_encoder)) == 40
 

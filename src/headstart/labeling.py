@@ -46,11 +46,14 @@ def suggest(
     """
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise HeadstartError(f"k must be a whole number of texts to suggest, 1 or more (got {k!r})")
-    labeled = [] if labeled_texts is None else check_labeled(as_texts(labeled_texts), list(labels)).texts
-    if labeled_texts is not None and model is None:
-        from .strategies import FrozenEncoderClassifier
+    labeled = []
+    if labeled_texts is not None:
+        data = check_labeled(as_texts(labeled_texts), list(labels))  # empty texts dropped, with their labels
+        labeled = data.texts
+        if model is None:
+            from .strategies import FrozenEncoderClassifier
 
-        model = FrozenEncoderClassifier(encoder=encoder, cache=cache, seed=seed).fit(labeled, labels)
+            model = FrozenEncoderClassifier(encoder=encoder, cache=cache, seed=seed).fit(labeled, data.labels)
     if model is not None and labeled_texts is None:
         warn(
             "without the labeled texts, suggest cannot leave out those labeled already and may suggest them again; "

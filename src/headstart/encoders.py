@@ -289,7 +289,8 @@ class Encoder:
     def load_now(self) -> Encoder:
         """Load the weights and the tokenizer now, not on first use (a server should not keep its first request
         waiting)."""
-        self.model, self.tokenizer  # noqa: B018
+        for part in ("model", "tokenizer"):
+            getattr(self, part)  # each property loads its part on first access
         return self
 
     def _check_unchanged(self) -> None:

@@ -135,7 +135,8 @@ def uncertain(proba: np.ndarray, vectors: np.ndarray, k: int, seed: int = 0) -> 
     margin = margins(proba)
     pool = np.argsort(margin, kind="stable")[: max(k, min(len(margin), CANDIDATES * k))]
     assigned, _ = _clusters(vectors[pool], k, seed)
-    picks = [int(pool[assigned == c][np.argmin(margin[pool[assigned == c]])]) for c in np.unique(assigned)]
+    clusters = [pool[assigned == c] for c in np.unique(assigned)]
+    picks = [int(members[np.argmin(margin[members])]) for members in clusters]
     return sorted(picks, key=lambda i: (margin[i], i))
 
 

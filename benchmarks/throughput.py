@@ -8,6 +8,9 @@ measured in the same run. Short texts (airline) write ``results/throughput.json`
 
     python benchmarks/throughput.py [--repeats 3] [--dataset airline] [--texts 2000]
         [--encoders all-MiniLM-L6-v2,all-mpnet-base-v2]
+
+A run over some of the encoders keeps the others' entries from the results file: each entry's ratios come from one
+run, and it records its date and that run's matmul peak.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ def measure(name: str, texts: list[str], repeats: int) -> dict:
             times[runner].append(_seconds(run))
     work = useful_gflop(ours, texts)
     return {
+        "date": time.strftime("%Y-%m-%d"),
+        "matmul_peak_gflops": matmul_peak_gflops(),
         "seconds": times,
         "texts_per_second_best": {k: len(texts) / min(v) for k, v in times.items()},
         "ratio_best": {k: min(times["sentence-transformers"]) / min(times[k]) for k in OURS},
@@ -135,10 +140,10 @@ def markdown(result: dict) -> list[str]:
     rows, ratios, profiles = [], [], []
     goals = targets(result["dataset"])
     for name, measured in result["encoders"].items():
-        gflops = measured["achieved_gflops_best"]
+        gflops, own_peak = measured["achieved_gflops_best"], measured.get("matmul_peak_gflops", peak)
         rows += [
             f"| {name} | {runner} | {measured['texts_per_second_best'][runner]:.0f} | {statistics.median(v):.2f} "
-            f"| {gflops[runner]:.1f} | {gflops[runner] / peak:.0%} |"
+            f"| {gflops[runner]:.1f} | {gflops[runner] / own_peak:.0%} | {measured.get('date', '—')} |"
             for runner, v in measured["seconds"].items()
         ]
         ratios += [
@@ -172,15 +177,16 @@ def markdown(result: dict) -> list[str]:
         f"{result['torch_threads']} torch threads, {result['repeats']} interleaved runs each, per encoder "
         "(`python benchmarks/throughput.py`).",
         "",
-        "| encoder | runner | best texts/s | median s | achieved GFLOP/s (best) | share of matmul peak |",
-        "|---|---|---|---|---|---|",
+        "| encoder | runner | best texts/s | median s | achieved GFLOP/s (best) | share of matmul peak | run |",
+        "|---|---|---|---|---|---|---|",
         *rows,
         "",
         *ratios,
         "",
         *profiles,
         "",
-        f"fp32 `torch.mm` 2048² peak: {peak:.0f} GFLOP/s; bf16 and int8 GFLOP/s are set against that fp32 peak. "
+        f"fp32 `torch.mm` 2048² peak: {peak:.0f} GFLOP/s (in the last run; each entry is set against its own run's); "
+        "bf16 and int8 GFLOP/s are set against that fp32 peak. "
         f"This CPU: native bfloat16 {result.get('native_bf16')}, VNNI {result.get('vnni')}. The default precision, "
         "`auto`, is bf16 where bfloat16 is native and fp32 elsewhere; int8 is `--precision int8`.",
     ]
@@ -194,6 +200,11 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=TEXTS, help="fewer for long texts, whose runs take minutes")
     args = parser.parse_args()
     texts = load_dataset(args.dataset)[0][: args.texts]
+    out = RESULTS / ("throughput.json" if args.dataset == SHORT else f"throughput-{args.dataset}.json")
+    earlier = json.loads(out.read_text()) if out.is_file() else {}
+    same_runs = earlier.get("texts") == len(texts) and earlier.get("repeats") == args.repeats
+    kept = earlier["encoders"] if same_runs else {}
+    measured = {name: measure(name, texts, args.repeats) for name in args.encoders.split(",")}
     result = {
         "texts": len(texts),
         "dataset": args.dataset,
@@ -201,13 +212,12 @@ def main() -> None:
         "max_length": MAX_LENGTH,
         "torch_threads": torch.get_num_threads(),
         "repeats": args.repeats,
-        "encoders": {name: measure(name, texts, args.repeats) for name in args.encoders.split(",")},
+        "encoders": {**kept, **measured},
         "matmul_peak_gflops": matmul_peak_gflops(),
         "native_bf16": native_bf16(),
         "vnni": has_vnni(),
     }
     result["markdown"] = markdown(result)
-    out = RESULTS / ("throughput.json" if args.dataset == SHORT else f"throughput-{args.dataset}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print("\n".join(result["markdown"]))

@@ -228,7 +228,7 @@ def _delimiter(text: str, fmt: str) -> tuple[str, str]:
     return text, ","
 
 
-def _pick_column(df: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str, flag: str) -> str:
+def pick_column(df: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str, flag: str) -> str:
     columns = [str(c) for c in df.columns]
     if given is not None:
         if given not in columns:
@@ -253,12 +253,12 @@ def load_labeled(
     df = read_table(path, encoding)
     if df.empty:
         raise DataError(f"{path} has a header but no rows")
-    text_col = _pick_column(df, text_col, TEXT_COLUMNS, "text", "--text-col")
-    label_col = _pick_column(df, label_col, LABEL_COLUMNS, "label", "--label-col")
+    text_col = pick_column(df, text_col, TEXT_COLUMNS, "text", "--text-col")
+    label_col = pick_column(df, label_col, LABEL_COLUMNS, "label", "--label-col")
     return check_labeled(df[text_col].tolist(), df[label_col].tolist(), source=str(path), training=training)
 
 
-def _is_missing(value) -> bool:
+def is_missing(value) -> bool:
     """None, NaN, pandas' NA and NaT, or a blank string."""
     if isinstance(value, str):
         return not value.strip()
@@ -281,14 +281,14 @@ def check_labeled(texts: list, labels: list, source: str = "the data", training:
             f"row {compound + 1} of {source} has a {type(labels[compound]).__name__} as its label; each text needs "
             "one label (multi-label data is not supported): give every text a single class"
         )
-    missing = [i for i, label in enumerate(labels) if _is_missing(label)]
+    missing = [i for i, label in enumerate(labels) if is_missing(label)]
     if missing:
         rows = ", ".join(str(i + 1) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise DataError(
             f"{count(len(missing), 'row')} of {source} {'has' if len(missing) == 1 else 'have'} "
             f"an empty or NaN label (data rows {rows}); fill or remove them"
         )
-    keep = [i for i, t in enumerate(texts) if not _is_missing(t)]
+    keep = [i for i, t in enumerate(texts) if not is_missing(t)]
     if not keep:
         raise DataError(f"all texts in {source} are empty; check the text column (--text-col)")
     dropped = len(texts) - len(keep)
@@ -377,9 +377,9 @@ def read_inputs(
             )
         if path.suffix.lower() in FORMATS:
             df = read_table(path, encoding)
-            column = _pick_column(df, text_col, TEXT_COLUMNS, "text", "--text-col")
-            lines = ["" if _is_missing(t) else str(t) for t in df[column].tolist()]
-            kept = df[[_pick_column(df, name, (), "--keep", "--keep") for name in keep]]
+            column = pick_column(df, text_col, TEXT_COLUMNS, "text", "--text-col")
+            lines = ["" if is_missing(t) else str(t) for t in df[column].tolist()]
+            kept = df[[pick_column(df, name, (), "--keep", "--keep") for name in keep]]
         else:
             lines = _read_lines(path, encoding)
     if keep and kept.empty and lines:
@@ -460,7 +460,7 @@ def as_texts(X) -> list[str]:
     """The texts to predict, as strings (see ``column_of``). A missing text (None, NaN) is refused, not read as the
     word "None": every row needs a prediction, so it cannot be dropped as in training either."""
     texts = text_items(column_of(X))
-    missing = [i for i, t in enumerate(texts) if not isinstance(t, str) and _is_missing(t)]
+    missing = [i for i, t in enumerate(texts) if not isinstance(t, str) and is_missing(t)]
     if missing:
         rows = ", ".join(str(i + 1) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise DataError(

@@ -247,6 +247,7 @@ class Encoder:
         self.name = name
         self.source = source
         self.forward_passes = 0
+        self.truncated_texts = 0  # of the texts encoded (each distinct text once per call): for batch's summary
         self._profile = profile
         self._state = state  # the folder's files as the profile knew them
         self._fingerprint: str | None = profile["fingerprint"] if profile else None
@@ -518,7 +519,7 @@ class Encoder:
     def _warn_truncated(self, prompts: list[str], ids: list[list[int]], limit: int) -> None:
         """``warn_truncated`` for texts already tokenized at the limit: only those that reach it are looked at again."""
         reach = characters_read(limit)
-        self._count_truncated(
+        self.truncated_texts += self._count_truncated(
             [p for p, x in zip(prompts, ids) if len(x) >= limit or len(p) > reach], limit, len(prompts)
         )
 

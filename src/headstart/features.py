@@ -110,20 +110,12 @@ def in_chunks(
     bar over all of them instead of one per chunk; ``empty`` is the shape of a row, for no texts."""
     if len(texts) <= chunk:
         return compute(texts) if texts else np.zeros((0, *empty), dtype=np.float32)
-    advance = progress.task(description, len(texts))
-    reported = 0
-
-    def forward(n: int) -> None:
-        nonlocal reported
-        reported += n
-        advance(n)
-
     parts = []
-    with progress.reporting(lambda *_: forward):
+    with progress.forwarding(progress.task(description, len(texts))) as settle:
         for start in range(0, len(texts), chunk):
-            piece, before = texts[start : start + chunk], reported
+            piece = texts[start : start + chunk]
             parts.append(compute(piece))
-            advance(len(piece) - (reported - before))  # texts no encoder pass reported: cached, or repeated
+            settle(len(piece))
     return np.concatenate(parts)
 
 

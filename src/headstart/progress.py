@@ -33,3 +33,24 @@ def reporting(reporter: Reporter) -> Iterator[None]:
         yield
     finally:
         _reporter.reset(token)
+
+
+@contextlib.contextmanager
+def forwarding(advance: Callable[[int], None]) -> Iterator[Callable[[int], None]]:
+    """Inside the block, the steps of every task started advance ``advance`` (one bar over work done in parts,
+    instead of a bar per part). Yields ``settle(n)``: call it after a part of n steps, to advance by those its tasks
+    did not report (texts read from a cache, or repeated, are not encoded)."""
+    reported = 0
+
+    def forward(n: int) -> None:
+        nonlocal reported
+        reported += n
+        advance(n)
+
+    def settle(n: int) -> None:
+        nonlocal reported
+        advance(max(n - reported, 0))
+        reported = 0
+
+    with reporting(lambda *_: forward):
+        yield settle

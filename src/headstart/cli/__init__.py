@@ -17,7 +17,7 @@ from .app import app, err, state
 
 # Each module registers its command; --help lists them in this order.
 # isort: off
-from . import train, predict, evaluate, embed, suggest, demo, compare, advise, serve, cache  # noqa: F401, E402
+from . import train, predict, evaluate, embed, suggest, batch, demo, compare, advise, serve, cache  # noqa: F401, E402
 # isort: on
 
 GLOBAL_FLAGS = ("--debug", "--quiet", "-q")

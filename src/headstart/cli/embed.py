@@ -30,6 +30,14 @@ from .app import (
 FEATURE_FLAGS = ("encoder", "pooling", "layer_combine", "normalize", "instruction", "max_length", "precision")
 
 
+def feature_options(ctx: typer.Context, layers: str | None) -> dict:
+    """The feature flags given on the command line, as ``FrozenFeatures`` parameters; the rest keep its defaults."""
+    options = given(ctx, *FEATURE_FLAGS)
+    if layers is not None:
+        options["layers"] = parse_layers(layers)
+    return options
+
+
 @app.command()
 def embed(
     ctx: typer.Context,
@@ -53,9 +61,7 @@ def embed(
     from ..outputs import FEATURE_FORMATS, check_output_file, write_features
 
     check_output_file(out_file, force, FEATURE_FORMATS)
-    options = given(ctx, *FEATURE_FLAGS)
-    if layers is not None:
-        options["layers"] = parse_layers(layers)
+    options = feature_options(ctx, layers)
     with session():
         texts, _ = read_inputs(data, text_col, encoding)  # a wrong path fails before torch is imported
         from ..features import FrozenFeatures

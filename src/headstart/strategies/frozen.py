@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import clone
+from sklearn.utils.validation import check_is_fitted
 
 from .. import artifacts, lexical, token_head
 from ..costs import count_parameters
 from ..encoders import layer_candidates, with_instruction
-from ..errors import count, warn
+from ..errors import HeadstartError, count, warn
 from ..features import FEATURE_CONSTRAINTS, FeatureSpec, FrozenFeatures
 from ..heads import C_LIMIT, FROZEN_HEADS, first_of_rows, head_from_state, head_shape, train_head
 from ..params import Boolean, InvalidParameterError, LayerNumbers, Options, Real, Rule
@@ -269,6 +270,22 @@ class FrozenEncoderClassifier(TextClassifier):
             else:
                 logits = self.head_(rows)
             return torch.softmax(logits, dim=1).numpy()
+
+    def reads_texts(self) -> bool:
+        """Whether its head reads the texts beside the features: TF-IDF terms (``lexical``), or token states."""
+        return self.lexical or self.head == "tokens"
+
+    def proba_from_features(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities from stored features of this model's spec (``batch embed``'s vectors), without the
+        encoder. A model whose head reads the texts too (``reads_texts``) cannot."""
+        check_is_fitted(self, "head_")
+        if self.reads_texts():
+            raise HeadstartError(
+                "this model's head reads the texts beside their vectors (lexical terms or token states), so stored "
+                "vectors alone cannot feed it; score the texts with the encoder instead"
+            )
+        with torch.no_grad():
+            return torch.softmax(self.head_(torch.as_tensor(features, dtype=torch.float32)), dim=1).numpy()
 
     def _artifact(self):
         config = {

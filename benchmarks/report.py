@@ -509,7 +509,7 @@ def main() -> None:
         "",
     ]
     md += quick_precision(args.results / "quick")
-    for extra in ("throughput", "throughput-bbc", "warm_retrain", "schedule", "serve", "active"):
+    for extra in ("throughput", "throughput-bbc", "warm_retrain", "schedule", "serve", "active", "batch"):
         path = args.results / f"{extra}.json"
         if path.exists():
             result = json.loads(path.read_text())

@@ -121,3 +121,29 @@ def test_the_active_learning_simulation_runs_both_curves_at_the_same_label_count
     summary = active.summarize(found)
     assert summary["labels_to_match"] is None or summary["labels_to_match"] in counts
     assert 0 <= summary["area"]["active"] <= 1
+
+
+def test_the_batch_summary_judges_the_largest_local_run_and_compares_ray_at_one_size():
+    import batch
+
+    def run(engine, rows, seconds, encode, rss=900.0):
+        measured = {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds, "encode_seconds": encode}
+        return {"engine": engine, "input_rows": rows, **measured, "peak_rss_mib": rss}
+
+    result = {
+        "encoder": "all-MiniLM-L6-v2",
+        "native_bf16": True,
+        "threads": 2,
+        "runs": [
+            run("local", 1000, 10.0, 9.0, 800.0),
+            run("local", 10000, 100.0, 95.0, 880.0),
+            run("ray, 1 worker", 10000, 125.0, 0.0),
+        ],
+        "stored_vectors": {"rows": 10000, "seconds": 0.5, "dimensions": 1536, "peak_rss_mib": 700.0},
+    }
+    text = "\n".join(batch.markdown(result))
+    assert "outside the encoder on 10,000 short texts: **5.0%** (target < 10%: met)" in text
+    assert "Peak memory at 10x the smallest input: 1.10x its peak." in text
+    assert "Ray with 1 worker against local on the same 10,000 rows: 1.25x the time (+25.0 s)." in text
+    assert "50.0 s per million rows" in text
+    assert "50 rows/s per core: 556 core-hours for 100 million" in text and "307 GB" in text

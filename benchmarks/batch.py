@@ -115,6 +115,7 @@ def main() -> None:
         "encoder": ENCODER,
         "native_bf16": native_bf16(),
         "threads": torch.get_num_threads(),
+        "chunk_rows": batch.CHUNK_ROWS,
         "runs": runs,
         "stored_vectors": vectors,
     }
@@ -135,7 +136,7 @@ def markdown(result: dict) -> list[str]:
         )
         for r in result["runs"]
     ]
-    smallest, largest = local[0], local[-1]
+    low, largest = local[0], local[-1]
     outside = 1 - largest["encode_seconds"] / largest["seconds"]
     vectors = result["stored_vectors"]
     per_million = vectors["seconds"] / vectors["rows"] * 1e6
@@ -162,8 +163,13 @@ def markdown(result: dict) -> list[str]:
         "",
         f"- Time outside the encoder on {largest['input_rows']:,} short texts: **{outside:.1%}** "
         f"(target < {OUTSIDE_TARGET:.0%}: {'met' if outside < OUTSIDE_TARGET else 'not met'}).",
-        f"- Peak memory at {largest['input_rows'] // smallest['input_rows']}x the smallest input: "
-        f"{largest['peak_rss_mib'] / smallest['peak_rss_mib']:.2f}x its peak.",
+        "- Peak memory against the input's size: "
+        + ", ".join(
+            f"{r['input_rows'] // low['input_rows']}x the rows, {r['peak_rss_mib'] / low['peak_rss_mib']:.2f}x"
+            for r in local[1:]
+        )
+        + f" the peak of the smallest (chunks of {result.get('chunk_rows', 10_000):,} rows: an input smaller than "
+        "one holds fewer texts at once).",
         *overheads,
         f"- Scoring the stored float16 vectors of {vectors['rows']:,} rows with the same head (`--features`, no "
         f"encoder): {vectors['seconds']:.2f} s, {per_million:.1f} s per million rows, peak RSS "

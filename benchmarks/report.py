@@ -513,10 +513,9 @@ def main() -> None:
         path = args.results / f"{extra}.json"
         if path.exists():
             result = json.loads(path.read_text())
-            # The warm-retrain section is rendered anew from its measurements, so that its verdict follows the code.
-            md += (__import__("warm_retrain").markdown(result) if extra == "warm_retrain" else result["markdown"]) + [
-                ""
-            ]
+            # These sections are rendered anew from their measurements, so that their verdicts follow the code.
+            rendered = __import__(extra).markdown(result) if extra in ("warm_retrain", "batch") else result["markdown"]
+            md += [*rendered, ""]
     if runs:
         plot = args.results / "learning_curves.png"
         learning_curves(table, datasets, plot)

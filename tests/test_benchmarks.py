@@ -143,7 +143,7 @@ def test_the_batch_summary_judges_the_largest_local_run_and_compares_ray_at_one_
     }
     text = "\n".join(batch.markdown(result))
     assert "outside the encoder on 10,000 short texts: **5.0%** (target < 10%: met)" in text
-    assert "Peak memory at 10x the smallest input: 1.10x its peak." in text
+    assert "Peak memory against the input's size: 10x the rows, 1.10x the peak of the smallest" in text
     assert "Ray with 1 worker against local on the same 10,000 rows: 1.25x the time (+25.0 s)." in text
     assert "50.0 s per million rows" in text
     assert "50 rows/s per core: 556 core-hours for 100 million" in text and "307 GB" in text

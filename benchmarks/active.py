@@ -2,7 +2,7 @@
 
 On each dataset's fixed training pool (the test split as in ``compare``), with the default encoder and precision:
 start from 2 labels per class picked by the cold-start rule (k-means representatives, no labels looked at); then
-add 4 x classes texts a round, chosen by ``labeling.uncertain`` (cluster-margin) from a linear head trained on the
+add 4 x classes texts a round, chosen by ``labeling.uncertain`` (diverse mini-batch) from a linear head trained on the
 labels so far (C by CV, as ``FrozenEncoderClassifier`` does), until 64 per class on average. A text's true label is
 read only once it is suggested. Random sampling gets the same label counts; 5 seeds each. Also timed, on airline: one
 warm ``suggest`` round over 10,000 pool texts against the cold encode of those texts, in the same run.
@@ -172,8 +172,8 @@ def markdown(results: dict) -> list[str]:
         "## Suggest: active learning, simulated",
         "",
         f"`python benchmarks/active.py`: {results['encoder']} (precision {results['precision']}), start from "
-        f"{START} labels per class chosen by the cold-start rule, then {STEP} x classes a round by cluster-margin, "
-        f"until {END} per class; random sampling at the same counts; {results['seeds']} seeds; test split as "
+        f"{START} labels per class chosen by the cold-start rule, then {STEP} x classes a round by diverse mini-batch "
+        f"sampling, until {END} per class; random sampling at the same counts; {results['seeds']} seeds; test split as "
         "in `compare`. Labels to match: the fewest labels at which suggest's mean accuracy reaches random "
         f"sampling's at {END} per class (share of random's labels). Areas: mean accuracy (macro-F1) over the curve.",
         "",

@@ -514,7 +514,11 @@ def main() -> None:
         if path.exists():
             result = json.loads(path.read_text())
             # These sections are rendered anew from their measurements, so that their verdicts follow the code.
-            rendered = __import__(extra).markdown(result) if extra in ("warm_retrain", "batch") else result["markdown"]
+            rendered = (
+                __import__(extra).markdown(result)
+                if extra in ("warm_retrain", "batch", "active")
+                else result["markdown"]
+            )
             md += [*rendered, ""]
     if runs:
         plot = args.results / "learning_curves.png"

@@ -84,7 +84,7 @@ def test_one_batch_is_not_k_near_copies_of_the_most_uncertain_text():
     texts = [f"text {i}" for i in range(20)]
     table = _uncertain(Fixed(np.c_[1 - top, top]), texts, vectors, [], None, 4, 0)
     assert sum(t in texts[:10] for t in table["text"]) == 1  # one of the copies, then three others
-    assert table["text"][0] == "text 0"
+    assert table["text"][0] in texts[:10]  # the least sure group first
 
 
 def test_suggest_on_a_warm_cache_runs_no_encoder_pass(tiny_encoder):

@@ -4,9 +4,10 @@ the head most.
 With no labels yet, the pool's cached vectors are clustered (k-means) and the text nearest each centre is suggested:
 diverse and representative, the largest groups first. With labels, the head is trained on them (a fit on cached
 vectors takes a second) and the texts it is least sure of are suggested: the smallest margin between its top two
-classes, spread out by clustering the most uncertain ones and taking the most uncertain text of each cluster, so that
-one batch is not k near-copies (cluster-margin sampling). Texts already labeled, and exact copies of them, are never
-suggested; each distinct text is suggested once.
+classes, spread out by clustering the most uncertain ones (k-means weighted by uncertainty) and taking the text
+nearest each centre, so that one batch is not k near-copies and no odd one out is chosen for being odd (diverse
+mini-batch active learning, Zhdanov 2019). Texts already labeled, and exact copies of them, are never suggested; each
+distinct text is suggested once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 from .data import as_texts, check_labeled
 from .errors import HeadstartError, warn
 
-# Cluster-margin: the k picks come from the CANDIDATES x k most uncertain texts, one per cluster.
+# The k picks come from the CANDIDATES x k most uncertain texts, one per cluster.
 CANDIDATES = 10
 # A suggestion is "unlike anything labeled" when its nearest labeled text is further than it is for 90% of the pool.
 UNLIKE_QUANTILE = 0.1
@@ -101,13 +102,16 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
-def _clusters(vectors: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(cluster of each row, the centres) of k-means with k clusters (k-means++ starts)."""
+def _clusters(
+    vectors: np.ndarray, k: int, seed: int, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cluster of each row, the centres) of k-means with k clusters (k-means++ starts), rows weighted by
+    ``weights``."""
     from sklearn.cluster import KMeans
 
     if k >= len(vectors):
         return np.arange(len(vectors)), vectors
-    found = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(vectors)
+    found = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(vectors, sample_weight=weights)
     return found.labels_, found.cluster_centers_
 
 
@@ -130,13 +134,16 @@ def margins(proba: np.ndarray) -> np.ndarray:
 
 
 def uncertain(proba: np.ndarray, vectors: np.ndarray, k: int, seed: int = 0) -> list[int]:
-    """Cluster-margin: the ``CANDIDATES`` x k rows of least margin, clustered into k; the least sure row of each
-    cluster, least sure first."""
+    """Diverse mini-batch active learning (Zhdanov 2019): the ``CANDIDATES`` x k rows of least margin, clustered
+    into k by k-means weighted by how unsure each is; the row nearest each centre, least sure first. Nearest the
+    centre rather than least sure: a typical unsure text teaches the head more than an odd one."""
     margin = margins(proba)
     pool = np.argsort(margin, kind="stable")[: max(k, min(len(margin), CANDIDATES * k))]
-    assigned, _ = _clusters(vectors[pool], k, seed)
-    clusters = [pool[assigned == c] for c in np.unique(assigned)]
-    picks = [int(members[np.argmin(margin[members])]) for members in clusters]
+    assigned, centres = _clusters(vectors[pool], k, seed, weights=1.0 - margin[pool] + 1e-6)
+    picks = []
+    for cluster in np.unique(assigned):
+        members = np.flatnonzero(assigned == cluster)
+        picks.append(int(pool[members[np.argmax(vectors[pool[members]] @ centres[cluster])]]))
     return sorted(picks, key=lambda i: (margin[i], i))
 
 

@@ -30,11 +30,10 @@ import pyarrow.parquet as pq
 from . import artifacts, progress
 from .data import TEXT_COLUMNS, is_missing, pick_column
 from .errors import DataError, HeadstartError, OutputError, OutputExistsError, TruncationWarning
+from .features import CHUNK as PART  # texts encoded at once within a chunk: it bounds the every-layer vectors held
 from .outputs import write_atomic
 
 CHUNK_ROWS = 10_000
-# Texts encoded at once within a chunk: it bounds the every-layer vectors held (features.CHUNK).
-PART = 4096
 SETTINGS = "_headstart_batch.json"
 DONE = "_SUCCESS"
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl"}

@@ -90,6 +90,8 @@ def test_a_folder_of_mixed_files_gives_file_and_row_ids(models, tmp_path):
     pd.DataFrame({"text": corpus(7, 2)}).to_json(source / "2026" / "b.jsonl", orient="records", lines=True)
     pd.DataFrame({"text": [*corpus(3, 3), None]}).to_csv(source / "c.csv", index=False)
     (source / "_SUCCESS").write_text("")  # a marker another tool left: not input
+    (source / "empty.jsonl").write_text("")
+    pd.DataFrame({"text": []}).to_csv(source / "header-only.csv", index=False)
     summary = batch.predict(source, [models / "sentiment"], tmp_path / "out", chunk_rows=4)
     table = read_shards(tmp_path / "out")
     counts = table.groupby("file")["row"].apply(sorted).to_dict()

@@ -180,6 +180,8 @@ class Inputs:
         self.text_col = text_col
         for path in self.files:
             columns = columns_of(path)
+            if not columns and not count_rows(path):  # an empty JSONL file: nothing to check, nothing to score
+                continue
             found = pick_column(pd.DataFrame(columns=columns), text_col, TEXT_COLUMNS, "text", "--text-col")
             if self.text_col is None:
                 self.text_col = found
@@ -209,7 +211,8 @@ class Inputs:
         """Every chunk, file by file, streaming: chunk k of a file is its rows k·chunk_rows to (k+1)·chunk_rows."""
         for path in self.files:
             for index, frame in enumerate(read_chunks(path, self.columns, self.chunk_rows)):
-                yield self._chunk(path, index, frame)
+                if not frame.empty:  # a CSV with a header alone gives one empty frame
+                    yield self._chunk(path, index, frame)
 
     def plan(self) -> list[tuple[int, int]]:
         """(file number, chunk number) of every chunk, some past a CSV's end where its row count is an overestimate."""

@@ -300,3 +300,9 @@ def test_the_ray_engine_without_ray_says_how_to_install_it(models, tmp_path, mon
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(HeadstartError, match=r"headstart\[ray\]"):
         batch.predict(tmp_path / "in.csv", [models / "sentiment"], tmp_path / "out", engine="ray")
+
+
+def test_the_ray_engine_refuses_more_workers_than_cpus(models, tmp_path):
+    pd.DataFrame({"text": corpus(5)}).to_csv(tmp_path / "in.csv", index=False)
+    with pytest.raises(HeadstartError, match="1000 workers need 1000 CPUs"):
+        batch.predict(tmp_path / "in.csv", [models / "sentiment"], tmp_path / "out", engine="ray", workers=1000)

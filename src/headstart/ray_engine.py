@@ -89,6 +89,8 @@ def run(
         context.enable_progress_bars = False  # headstart's own bar counts rows
         cpus = int(ray.cluster_resources().get("CPU", 1))
         workers = workers or max(1, cpus // 2)
+        if workers > cpus:  # each actor holds at least one CPU: the pool would wait for ever
+            raise HeadstartError(f"{workers} workers need {workers} CPUs, and the Ray cluster has {cpus}; ask fewer")
         threads = max(1, cpus // workers)
         chunks = ray.data.from_items([{"file": f, "index": k} for f, k in todo], override_num_blocks=len(todo))
         scored = chunks.map_batches(

@@ -45,6 +45,10 @@ RAY_ADDRESS = typer.Option(
 FORCE = typer.Option(False, "--force", help="Start over an earlier run in --out that had other settings.")
 
 
+# The flags both commands pass to the API as they are.
+RUN_FLAGS = ("text_col", "id_col", "chunk_rows", "force", "engine", "workers", "ray_address")
+
+
 def report(summary, what: str) -> None:
     if not summary.shards:
         say(f"nothing left to do: all {summary.skipped_shards} shards in {summary.out} were written by an earlier run")
@@ -61,6 +65,7 @@ def report(summary, what: str) -> None:
 
 @batch_app.command("predict")
 def predict(
+    ctx: typer.Context,
     source: Optional[str] = typer.Argument(None, metavar="[INPUT]", help=INPUT_HELP + " Not with --features."),
     models: str = typer.Option(
         ..., "--models", "-m", help="Model folders, comma-separated, or a folder of them; each adds its columns."
@@ -86,13 +91,7 @@ def predict(
             [m.strip() for m in models.split(",") if m.strip()],
             out,
             features=features,
-            text_col=text_col,
-            id_col=id_col,
-            chunk_rows=chunk_rows,
-            force=force,
-            engine=engine,
-            workers=workers,
-            ray_address=ray_address,
+            **{name: ctx.params[name] for name in RUN_FLAGS},
         )
     report(summary, "scored")
 
@@ -141,12 +140,6 @@ def embed(
             features=features,
             model=model,
             dtype=dtype,
-            text_col=text_col,
-            id_col=id_col,
-            chunk_rows=chunk_rows,
-            force=force,
-            engine=engine,
-            workers=workers,
-            ray_address=ray_address,
+            **{name: ctx.params[name] for name in RUN_FLAGS},
         )
     report(summary, "embedded")

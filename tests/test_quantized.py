@@ -3,7 +3,10 @@
 import sys
 
 import numpy as np
+import onnx
 import pytest
+from conftest import make_tiny_encoder
+from safetensors.torch import load_file, save_file
 
 import headstart
 from headstart import FrozenEncoderClassifier, FrozenFeatures, quantized
@@ -78,6 +81,30 @@ def test_a_quantization_that_ruins_the_vectors_is_refused_and_leaves_nothing(tin
     with pytest.raises(EncoderError, match="changes encoder .* vectors too much"):
         features.transform(TEXTS)
     assert list((default_cache_dir() / "onnx").iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def outlier_encoder(tmp_path_factory) -> str:
+    """The tiny encoder with one input channel of its first down-projection at 1000 on every token and that channel's
+    weights shrunk to match, as mpnet has a few: int8's one scale for all channels then flattens the others."""
+    folder = make_tiny_encoder(tmp_path_factory.mktemp("outlier-bert"))
+    weights = load_file(folder / "model.safetensors")
+    down = weights["encoder.layer.0.output.dense.weight"]
+    down *= 10  # the feed-forward output outweighs the residual, so its int8 error shows
+    weights["encoder.layer.0.intermediate.dense.bias"][3] = 1000.0
+    down[:, 3] /= 10 * 1000.0
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    return str(folder)
+
+
+def test_int8_splits_outlier_channels_off_into_float_when_it_drifts(outlier_encoder, monkeypatch):
+    monkeypatch.setattr(quantized, "MIN_COSINE", 0.999)  # quantized as it is, this encoder reaches 0.995
+    encoder = Encoder.load(outlier_encoder)
+    int8, exact = encoder.encode(TEXTS, precision="int8"), encoder.encode(TEXTS, precision="fp32")
+    assert cosines(int8, exact).min() > 0.9999
+    (graph,) = (default_cache_dir() / "onnx").glob("*.onnx")
+    in_float = [node.name for node in onnx.load(str(graph)).graph.node if node.name.endswith("/outliers/float")]
+    assert in_float == ["/model/encoder/layer.0/output/dense/MatMul/outliers/float"]
 
 
 def test_int8_on_a_cpu_without_vnni_warns_that_it_gains_little(tiny_encoder, monkeypatch):

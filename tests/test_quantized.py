@@ -112,3 +112,10 @@ def test_int8_on_a_cpu_without_vnni_warns_that_it_gains_little(tiny_encoder, mon
     features = FrozenFeatures(encoder=Encoder.load(tiny_encoder), precision="int8", cache=False).fit()
     with pytest.warns(HeadstartWarning, match="no VNNI"):
         features.transform(TEXTS)
+
+
+def test_int8_vectors_are_cached_apart_for_each_graph_recipe(tiny_encoder, monkeypatch):
+    spec = FrozenFeatures(encoder=tiny_encoder, precision="int8").fit().spec_
+    before = spec.namespace
+    monkeypatch.setattr(quantized, "RECIPE", quantized.RECIPE + 1)  # a graph made another way gives other vectors
+    assert spec.namespace != before

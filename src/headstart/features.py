@@ -21,7 +21,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import progress
+from . import progress, quantized
 from .cache import EmbeddingCache, text_sha
 from .data import as_texts
 from .encoders import (
@@ -72,7 +72,9 @@ class FeatureSpec:
             "max_length": self.max_length,
             "instruction": self.instruction or "",
         }
-        if self.precision != "fp32":  # fp32 keys stay as they were before precision was an option
+        if self.precision == "int8":  # its vectors change with the graph that makes them
+            config["precision"] = f"int8-{quantized.graph_version()}"
+        elif self.precision != "fp32":  # fp32 keys stay as they were before precision was an option
             config["precision"] = self.precision
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
 

@@ -78,9 +78,17 @@ class _EveryLayer(torch.nn.Module):
         return torch.stack(hidden.hidden_states, dim=1)
 
 
+def graph_version() -> str:
+    """What an encoder's int8 vectors depend on besides its weights: the graph's recipe and ONNX Runtime's version."""
+    try:
+        version = importlib.metadata.version("onnxruntime")
+    except importlib.metadata.PackageNotFoundError:
+        version = "missing"  # nothing is encoded without it; the encode says how to install it
+    return f"r{RECIPE}-onnxruntime{version}"
+
+
 def cached_path(fingerprint: str) -> Path:
-    version = importlib.metadata.version("onnxruntime")
-    return default_cache_dir() / "onnx" / f"{fingerprint[:32]}-int8-r{RECIPE}-onnxruntime{version}.onnx"
+    return default_cache_dir() / "onnx" / f"{fingerprint[:32]}-int8-{graph_version()}.onnx"
 
 
 class Int8Runner:

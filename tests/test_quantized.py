@@ -97,14 +97,14 @@ def outlier_encoder(tmp_path_factory) -> str:
     return str(folder)
 
 
-def test_int8_splits_outlier_channels_off_into_float_when_it_drifts(outlier_encoder, monkeypatch):
+def test_int8_scales_outlier_channels_down_when_it_drifts(outlier_encoder, monkeypatch):
     monkeypatch.setattr(quantized, "MIN_COSINE", 0.999)  # quantized as it is, this encoder reaches 0.995
     encoder = Encoder.load(outlier_encoder)
     int8, exact = encoder.encode(TEXTS, precision="int8"), encoder.encode(TEXTS, precision="fp32")
-    assert cosines(int8, exact).min() > 0.9999
+    assert cosines(int8, exact).min() > 0.999  # every text and layer
     (graph,) = (default_cache_dir() / "onnx").glob("*.onnx")
-    in_float = [node.name for node in onnx.load(str(graph)).graph.node if node.name.endswith("/outliers/float")]
-    assert in_float == ["/model/encoder/layer.0/output/dense/MatMul/outliers/float"]
+    scaled = [node.name for node in onnx.load(str(graph)).graph.node if node.name.endswith("/outliers")]
+    assert scaled == ["/model/encoder/layer.0/output/dense/MatMul/outliers"]
 
 
 def test_int8_on_a_cpu_without_vnni_warns_that_it_gains_little(tiny_encoder, monkeypatch):
